@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`, as root on Debian bookworm.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages the project needs: the runtime's kernel tools, the reference runtime
+# the tests compare against, the busybox and Debian rootfs makers.
+APT_PACKAGES := python3 python3-venv python3-dev gcc libseccomp2 runc busybox-static \
+	iproute2 nftables debootstrap procps util-linux
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	@bash scripts/demo.sh
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+
+test: lint
+	$(VENV)/bin/pytest tests
+
+bench: install
+	@for b in bench/*/run; do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

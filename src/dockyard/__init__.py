@@ -1,0 +1,1 @@
+"""dockyard: a container platform that speaks the Docker Engine API."""

@@ -1,0 +1,1 @@
+"""Images: references, manifests, configs, save/load, root filesystems made locally."""

@@ -1,0 +1,1 @@
+"""The container runtime: OCI bundles to isolated processes on the real kernel."""

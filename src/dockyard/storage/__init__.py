@@ -1,0 +1,1 @@
+"""Content store, layers, snapshotters and safe tar apply/diff."""
