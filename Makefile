@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench clean
 
+# Byte-compile on every install: with PYTHONDONTWRITEBYTECODE set, each start would recompile.
 install: $(STAMP)
+	@$(PY) -m compileall -q src >/dev/null
 
 $(STAMP): pyproject.toml
 	@missing=$$(for p in $(APT_PACKAGES); do \

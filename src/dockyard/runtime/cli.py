@@ -6,15 +6,17 @@ person) can use either runtime on the same OCI bundle.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import sys
+from types import SimpleNamespace
 
 from dockyard.runtime import state
+from dockyard.runtime.argv import Command, Flag, parse
 from dockyard.runtime.container import CreateOptions, Runtime, wait_for
 from dockyard.runtime.errors import OCIError
+from dockyard.runtime.spec import OCI_VERSION
 
 VERSION = "0.1.0"
 
@@ -31,84 +33,97 @@ def _parse_signal(text: str) -> int:
         raise OCIError(f"unknown signal {text!r}") from None
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dockyard-runtime", description=__doc__)
-    parser.add_argument("--root", default=str(state.DEFAULT_ROOT), help="state directory")
-    parser.add_argument("--log", help="also write errors to this file")
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
-    parser.add_argument("--debug", action="store_true")
-    parser.add_argument("--systemd-cgroup", action="store_true")
-    parser.add_argument("--rootless", default="auto")
-    parser.add_argument("-v", "--version", action="version", version=f"dockyard-runtime {VERSION}")
-    commands = parser.add_subparsers(dest="verb", required=True)
+_CREATE_FLAGS = [
+    Flag("-b --bundle", "str", "."),
+    Flag("--console-socket", "str"),
+    Flag("--pid-file", "str"),
+    Flag("--preserve-fds", "int", 0),
+    Flag("--no-pivot"),
+    Flag("--no-new-keyring"),
+]
+GLOBAL_FLAGS = [
+    Flag("--root", "str", state.DEFAULT_ROOT),
+    Flag("--log", "str"),
+    Flag("--log-format", "str", "text", ("text", "json")),
+    Flag("--debug"),
+    Flag("--systemd-cgroup"),
+    Flag("--rootless", "str", "auto"),
+    Flag("-v --version"),
+    Flag("-h --help"),
+]
+COMMANDS = [
+    Command("create", _CREATE_FLAGS, ["id"]),
+    Command("run", [*_CREATE_FLAGS, Flag("-d --detach"), Flag("--keep")], ["id"]),
+    Command("start", [], ["id"]),
+    Command("state", [], ["id"]),
+    Command("pause", [], ["id"]),
+    Command("resume", [], ["id"]),
+    Command("kill", [Flag("-a --all")], ["id"], {"signal": "SIGTERM"}),
+    Command("delete", [Flag("-f --force")], ["id"]),
+    Command("ps", [Flag("-f --format", "str", "table", ("table", "json"))], ["id"], rest="ps_args"),
+    Command(
+        "list",
+        [Flag("-f --format", "str", "table", ("table", "json")), Flag("-q --quiet")],
+        [],
+        aliases=("ls",),
+    ),
+    Command("spec", [Flag("-b --bundle", "str", "."), Flag("--rootless")], []),
+    Command(
+        "update",
+        [
+            Flag("-r --resources", "str"),
+            Flag("--memory", "int"),
+            Flag("--memory-reservation", "int"),
+            Flag("--memory-swap", "int"),
+            Flag("--cpu-shares", "int"),
+            Flag("--cpu-quota", "int"),
+            Flag("--cpu-period", "int"),
+            Flag("--cpuset-cpus", "str"),
+            Flag("--cpuset-mems", "str"),
+            Flag("--pids-limit", "int"),
+            Flag("--blkio-weight", "int"),
+        ],
+        ["id"],
+    ),
+    Command(
+        "exec",
+        [
+            Flag("--console-socket", "str"),
+            Flag("--cwd", "str"),
+            Flag("-e --env", "list"),
+            Flag("-t --tty"),
+            Flag("-u --user", "str"),
+            Flag("-g --additional-gids", "intlist"),
+            Flag("-p --process", "str"),
+            Flag("-d --detach"),
+            Flag("--pid-file", "str"),
+            Flag("-c --cap", "list"),
+            Flag("--no-new-privs"),
+            Flag("--preserve-fds", "int", 0),
+        ],
+        ["id"],
+        rest="command",
+    ),
+]
+USAGE = f"""usage: dockyard-runtime [global flags] <command> [flags] [arguments]
 
-    def creating(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("-b", "--bundle", default=".")
-        sub.add_argument("--console-socket")
-        sub.add_argument("--pid-file")
-        sub.add_argument("--preserve-fds", type=int, default=0)
-        sub.add_argument("--no-pivot", action="store_true")
-        sub.add_argument("--no-new-keyring", action="store_true")
-        sub.add_argument("id")
-        return sub
-
-    creating("create", "create a container, stopped before the user's program")
-    run = creating("run", "create and start a container, and wait for it")
-    run.add_argument("-d", "--detach", action="store_true")
-    run.add_argument("--keep", action="store_true", help="keep the container after it exits")
-    for name in ("start", "state", "pause", "resume"):
-        commands.add_parser(name).add_argument("id")
-    kill = commands.add_parser("kill")
-    kill.add_argument("-a", "--all", action="store_true")
-    kill.add_argument("id")
-    kill.add_argument("signal", nargs="?", default="SIGTERM")
-    delete = commands.add_parser("delete")
-    delete.add_argument("-f", "--force", action="store_true")
-    delete.add_argument("id")
-    ps = commands.add_parser("ps")
-    ps.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    ps.add_argument("id")
-    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
-    listing = commands.add_parser("list", aliases=["ls"])
-    listing.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    listing.add_argument("-q", "--quiet", action="store_true")
-    spec = commands.add_parser("spec")
-    spec.add_argument("-b", "--bundle", default=".")
-    spec.add_argument("--rootless", action="store_true")
-    update = commands.add_parser("update")
-    update.add_argument("-r", "--resources", help="resources JSON file, - for stdin")
-    update.add_argument("--memory", type=int)
-    update.add_argument("--memory-reservation", type=int)
-    update.add_argument("--memory-swap", type=int)
-    update.add_argument("--cpu-shares", type=int)
-    update.add_argument("--cpu-quota", type=int)
-    update.add_argument("--cpu-period", type=int)
-    update.add_argument("--cpuset-cpus")
-    update.add_argument("--cpuset-mems")
-    update.add_argument("--pids-limit", type=int)
-    update.add_argument("--blkio-weight", type=int)
-    update.add_argument("id")
-    execute = commands.add_parser("exec")
-    execute.add_argument("--console-socket")
-    execute.add_argument("--cwd")
-    execute.add_argument("-e", "--env", action="append", default=[])
-    execute.add_argument("-t", "--tty", action="store_true")
-    execute.add_argument("-u", "--user")
-    execute.add_argument("-g", "--additional-gids", action="append", type=int, default=[])
-    execute.add_argument("-p", "--process")
-    execute.add_argument("-d", "--detach", action="store_true")
-    execute.add_argument("--pid-file")
-    execute.add_argument("-c", "--cap", action="append", default=[])
-    execute.add_argument("--no-new-privs", action="store_true")
-    execute.add_argument("--preserve-fds", type=int, default=0)
-    execute.add_argument("id")
-    execute.add_argument("command", nargs=argparse.REMAINDER)
-    return parser
+A runc-compatible OCI runtime. Commands: {", ".join(c.name for c in COMMANDS)}.
+Global flags: --root DIR (default {state.DEFAULT_ROOT}), --log FILE, --log-format text|json."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse(argv, GLOBAL_FLAGS, COMMANDS)
+    except OCIError as error:
+        print(f"{error}\n{USAGE}", file=sys.stderr)
+        return 1
+    if args.help:
+        print(USAGE)
+        return 0
+    if args.version:
+        print(f"dockyard-runtime version {VERSION}\nspec: {OCI_VERSION}")
+        return 0
     runtime = Runtime(args.root)
     try:
         return _dispatch(runtime, args)
@@ -120,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _report(args: argparse.Namespace, message: str) -> None:
+def _report(args: SimpleNamespace, message: str) -> None:
     print(message, file=sys.stderr)
     if args.log:
         line = (
@@ -132,7 +147,7 @@ def _report(args: argparse.Namespace, message: str) -> None:
             f.write(line + "\n")
 
 
-def _dispatch(runtime: Runtime, args: argparse.Namespace) -> int:
+def _dispatch(runtime: Runtime, args: SimpleNamespace) -> int:
     command = args.verb
     if command == "create":
         runtime.create(args.id, args.bundle, _create_options(args))
@@ -163,7 +178,7 @@ def _dispatch(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_options(args: argparse.Namespace) -> CreateOptions:
+def _create_options(args: SimpleNamespace) -> CreateOptions:
     return CreateOptions(
         console_socket=args.console_socket,
         pid_file=args.pid_file,
@@ -171,8 +186,7 @@ def _create_options(args: argparse.Namespace) -> CreateOptions:
     )
 
 
-def _run(runtime: Runtime, args: argparse.Namespace) -> int:
-    from dockyard.runtime import console
+def _run(runtime: Runtime, args: SimpleNamespace) -> int:
     from dockyard.runtime.spec import load_bundle
 
     options = _create_options(args)
@@ -185,6 +199,8 @@ def _run(runtime: Runtime, args: argparse.Namespace) -> int:
     if args.detach:
         return 0
     if relay_end is not None:
+        from dockyard.runtime import console
+
         console.relay(console.receive_master(relay_end))
     status = wait_for(record.pid)
     if not args.keep:
@@ -192,7 +208,7 @@ def _run(runtime: Runtime, args: argparse.Namespace) -> int:
     return status
 
 
-def _exec(runtime: Runtime, args: argparse.Namespace) -> int:
+def _exec(runtime: Runtime, args: SimpleNamespace) -> int:
     _, record, _ = runtime.load(args.id)
     if args.process:
         with open(args.process) as f:
@@ -244,7 +260,7 @@ def _relay_and_wait(relay_end, status: int) -> int:
     return status
 
 
-def _ps(runtime: Runtime, args: argparse.Namespace) -> None:
+def _ps(runtime: Runtime, args: SimpleNamespace) -> None:
     pids = runtime.pids(args.id)
     if args.format == "json":
         print(json.dumps(pids))
@@ -264,7 +280,7 @@ def _ps(runtime: Runtime, args: argparse.Namespace) -> None:
             print(line)
 
 
-def _list(runtime: Runtime, args: argparse.Namespace) -> None:
+def _list(runtime: Runtime, args: SimpleNamespace) -> None:
     containers = runtime.list()
     if args.quiet:
         for entry in containers:
@@ -286,7 +302,7 @@ def _list(runtime: Runtime, args: argparse.Namespace) -> None:
             )
 
 
-def _spec(args: argparse.Namespace) -> None:
+def _spec(args: SimpleNamespace) -> None:
     from dockyard.runtime.spec import default_spec
 
     path = os.path.join(args.bundle, "config.json")
@@ -297,7 +313,7 @@ def _spec(args: argparse.Namespace) -> None:
         f.write("\n")
 
 
-def _resources(args: argparse.Namespace) -> dict:
+def _resources(args: SimpleNamespace) -> dict:
     if args.resources:
         if args.resources == "-":
             return json.load(sys.stdin)
