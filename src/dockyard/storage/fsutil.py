@@ -24,7 +24,7 @@ def fsync_dir(path: Path) -> None:
 
 def write_file_durably(path: Path, data: bytes) -> None:
     """Write a small file so that it is either absent or complete after a crash."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
