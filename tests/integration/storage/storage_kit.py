@@ -1,4 +1,4 @@
-"""Helpers for the storage integration tests: tar building, tree fingerprints, mounts."""
+"""Helpers for the storage integration tests: building tars, fingerprinting trees."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import stat
 import tarfile
 from pathlib import Path
 
+Member = tuple[tarfile.TarInfo, bytes | None]
 
-def tar_bytes(*members: tuple[tarfile.TarInfo, bytes | None], fmt: int = tarfile.PAX_FORMAT) -> bytes:
+
+def tar_bytes(*members: Member, fmt: int = tarfile.PAX_FORMAT) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
         for info, data in members:

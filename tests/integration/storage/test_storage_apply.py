@@ -87,8 +87,8 @@ def test_write_tree_roundtrip_and_gnu_tar_reads_it(source: Path, tmp_path: Path)
     dest.mkdir()
     apply_tar(io.BytesIO(out.getvalue()), dest)
     # Whole-second mtimes are the price of reproducible output.
-    want = {k: v[:4] + (v[4] // 10**9,) + v[5:] for k, v in fingerprint(source).items()}
-    got = {k: v[:4] + (v[4] // 10**9,) + v[5:] for k, v in fingerprint(dest).items()}
+    want = {k: (*v[:4], v[4] // 10**9, *v[5:]) for k, v in fingerprint(source).items()}
+    got = {k: (*v[:4], v[4] // 10**9, *v[5:]) for k, v in fingerprint(dest).items()}
     del want["."], got["."]
     assert got == want
     listing = subprocess.run(

@@ -92,9 +92,7 @@ def test_symlink_planted_by_an_earlier_layer_is_contained(env: Env) -> None:
 
 
 def test_symlink_chain_is_contained(env: Env) -> None:
-    env.apply(
-        tar_bytes(symlink("a", "b"), symlink("b", "c/../../../.."), reg("a/tmp/pwned", b"x"))
-    )
+    env.apply(tar_bytes(symlink("a", "b"), symlink("b", "c/../../../.."), reg("a/tmp/pwned", b"x")))
     assert (env.layer / "tmp" / "pwned").read_bytes() == b"x"
 
 

@@ -79,7 +79,9 @@ def test_add_tar_from_a_stream(layers: LayerStore) -> None:
     assert (layer.path / "imported").read_bytes() == b"i"
 
 
-def test_remove_refuses_a_parent_and_cleans_links(content: ContentStore, layers: LayerStore) -> None:
+def test_remove_refuses_a_parent_and_cleans_links(
+    content: ContentStore, layers: LayerStore
+) -> None:
     base = layers.unpack(_layer_blob(content, ("a", b"1"))[0], None)
     top = layers.unpack(_layer_blob(content, ("b", b"2"))[0], base.chain_id)
     with pytest.raises(InUse):
