@@ -8,7 +8,7 @@ import lzma
 from typing import BinaryIO
 
 import zstandard
-from isal import igzip_threaded
+from isal import igzip_lib, igzip_threaded
 
 from .errors import UnsafeArchive
 
@@ -23,6 +23,14 @@ _MAGICS = {
 GZIP_LEVEL = 1
 ZSTD_LEVEL = 3
 BLOCK = 1 << 20
+_CODEC_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    igzip_lib.IsalError,
+    zstandard.ZstdError,
+    lzma.LZMAError,
+)
 
 
 def detect(head: bytes) -> str | None:
@@ -66,7 +74,7 @@ class _Checked(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         try:
             return self._reader.read(n)
-        except (OSError, EOFError, ValueError, zstandard.ZstdError, lzma.LZMAError) as e:
+        except _CODEC_ERRORS as e:
             raise UnsafeArchive(f"corrupt compressed stream: {e}") from None
 
     def close(self) -> None:
