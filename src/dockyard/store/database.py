@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0  # nesting of transaction() on the owning thread
+        self._after: list[list[Callable[[], None]]] = []  # per nesting level
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -82,15 +83,32 @@ class Database:
                 conn.execute(f"SAVEPOINT {name}")
                 commit, rollback = f"RELEASE {name}", f"ROLLBACK TO {name}; RELEASE {name}"
             self._depth += 1
+            self._after.append([])
             try:
                 yield conn
+                conn.execute(commit)
             except BaseException:
-                self._depth -= 1
-                for statement in rollback.split("; "):
-                    conn.execute(statement)
+                if conn.in_transaction:
+                    for statement in rollback.split("; "):
+                        conn.execute(statement)
+                self._after.pop()
                 raise
-            self._depth -= 1
-            conn.execute(commit)
+            finally:
+                self._depth -= 1
+            callbacks = self._after.pop()
+            if self._depth:
+                self._after[-1].extend(callbacks)  # a savepoint commits with its transaction
+                callbacks = []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current transaction has committed, outside the database
+        lock; never if it rolls back. For work that must not precede the commit, such as
+        deleting files the rows referenced."""
+        if not self._after:
+            raise RuntimeError("after_commit() outside a transaction")
+        self._after[-1].append(callback)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run one read-only statement and return all its rows."""

@@ -106,3 +106,28 @@ def test_a_second_process_sees_committed_data(db, tmp_path):
     other = sqlite3.connect(tmp_path / "dockyard.db")
     assert other.execute("SELECT count(*) FROM layers").fetchone()[0] == 1
     other.close()
+
+
+def test_after_commit_runs_only_after_the_outermost_commit(db):
+    ran = []
+    with db.transaction():
+        db.after_commit(lambda: ran.append("outer"))
+        with db.transaction():
+            db.after_commit(lambda: ran.append("inner"))
+        assert ran == []
+    assert ran == ["outer", "inner"]
+
+
+def test_after_commit_is_dropped_on_rollback(db):
+    ran = []
+    with db.transaction():
+        with pytest.raises(ValueError), db.transaction():
+            db.after_commit(lambda: ran.append("savepoint"))
+            raise ValueError
+        db.after_commit(lambda: ran.append("kept"))
+    with pytest.raises(ValueError), db.transaction():
+        db.after_commit(lambda: ran.append("never"))
+        raise ValueError
+    assert ran == ["kept"]
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        db.after_commit(lambda: None)
