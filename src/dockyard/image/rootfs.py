@@ -8,8 +8,10 @@ into images is the image store's job.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 BUSYBOX_BINARY = Path("/bin/busybox")
@@ -77,13 +79,128 @@ def make_busybox_rootfs(dest: Path, busybox: Path = BUSYBOX_BINARY) -> Path:
 
 
 def make_debian_rootfs(dest: Path, suite: str = "bookworm", mirror: str | None = None) -> Path:
-    """debootstrap --variant=minbase of `suite` into `dest`, from the host's apt mirror."""
+    """debootstrap --variant=minbase of `suite` into `dest`, from `mirror` or else the Debian
+    mirror the host's apt uses; trimmed as Docker's debian images are (no apt lists or
+    downloaded packages, empty /dev)."""
     if shutil.which("debootstrap") is None:
         raise RootfsError("debootstrap not found: install Debian's debootstrap")
+    mirror = mirror or host_debian_mirror(suite)
     command = ["debootstrap", "--variant=minbase", suite, str(dest)]
     if mirror:
         command.append(mirror)
-    result = subprocess.run(command, capture_output=True, text=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        # debootstrap mounts /proc and /sys in the target and leaves them if it fails; a
+        # later rm -r of `dest` must not reach into them.
+        unmount_under(dest)
     if result.returncode != 0:
         raise RootfsError(f"debootstrap failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    for junk in ("var/lib/apt/lists", "var/cache/apt/archives", "dev"):
+        _empty_directory(dest / junk)
     return dest
+
+
+def _empty_directory(directory: Path) -> None:
+    if not directory.is_dir() or directory.is_symlink():
+        return
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.name != "lock":  # apt's lock files belong to the empty layout
+            entry.unlink()
+
+
+def unmount_under(directory: Path) -> None:
+    """Lazily unmount everything mounted at or below `directory`, deepest first."""
+    prefix = str(Path(directory).resolve())
+    points = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point == prefix or point.startswith(prefix + "/"):
+            points.append(point)
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+# -- the host's Debian mirror ------------------------------------------------------------------
+
+APT_DIR = Path("/etc/apt")
+
+
+@dataclass(frozen=True)
+class AptSource:
+    uri: str
+    suites: tuple[str, ...]
+
+
+def apt_sources(apt_dir: Path = APT_DIR) -> list[AptSource]:
+    """The enabled `deb` sources of sources.list, sources.list.d/*.list (one-line format) and
+    sources.list.d/*.sources (deb822 format), in apt's reading order."""
+    files = [apt_dir / "sources.list"]
+    parts = apt_dir / "sources.list.d"
+    if parts.is_dir():
+        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    sources: list[AptSource] = []
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        sources += _deb822_sources(text) if path.suffix == ".sources" else _one_line_sources(text)
+    return sources
+
+
+def _one_line_sources(text: str) -> list[AptSource]:
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0])  # drop [options]
+        words = line.split()
+        if len(words) >= 3 and words[0] == "deb":
+            out.append(AptSource(words[1], (words[2],)))
+    return out
+
+
+def _deb822_sources(text: str) -> list[AptSource]:
+    out = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        key = None
+        for line in paragraph.splitlines():
+            if line.startswith("#"):
+                continue
+            if line[:1].isspace() and key:
+                fields[key] += " " + line.strip()  # a continuation line
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                key = key.strip().lower()
+                fields[key] = value.strip()
+        if "deb" not in fields.get("types", "").split():
+            continue
+        if fields.get("enabled", "yes").lower() in ("no", "false", "0"):
+            continue
+        suites = tuple(fields.get("suites", "").split())
+        out += [AptSource(uri, suites) for uri in fields.get("uris", "").split()]
+    return out
+
+
+def host_debian_mirror(suite: str, apt_dir: Path = APT_DIR) -> str | None:
+    """The mirror of the host's apt sources that serves `suite`, else the one serving the
+    host's own Debian release (any suite is on every Debian mirror), else None."""
+    sources = apt_sources(apt_dir)
+    for source in sources:
+        if suite in source.suites:
+            return source.uri
+    release = _host_codename()
+    for source in sources:
+        if release and release in source.suites:
+            return source.uri
+    return None
+
+
+def _host_codename() -> str | None:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VERSION_CODENAME=\"?([a-z]+)\"?$", text, re.MULTILINE)
+    return match.group(1) if match else None
