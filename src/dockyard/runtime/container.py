@@ -67,7 +67,8 @@ def _cgroup_mounts(group: cgroups.Cgroup) -> list[rootfs.CgroupMount]:
     if cgroups.version() == 2:
         return [rootfs.CgroupMount("", group.paths()[""], "cgroup2", None)]
     mounts = []
-    for controller, directory in sorted(group.paths().items()):
+    # In the host's mount order (paths() keeps it), which is the order runc shows them in.
+    for controller, directory in group.paths().items():
         if controller == "":
             continue  # the empty v2 hierarchy of a hybrid host is not shown, as in runc
         name = os.path.relpath(directory, "/sys/fs/cgroup").split("/")[0]
@@ -151,7 +152,12 @@ class Runtime:
         console_fd = _open_console(options, bool(process.get("terminal")))
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         os.mkdir(directory.path, 0o711)
-        os.mkfifo(directory.fifo, 0o622)
+        os.mkfifo(directory.fifo)
+        os.chmod(directory.fifo, 0o622)  # not through mkfifo: the umask would drop the w bits
+        # Opened here and inherited: the init may run as an unprivileged host uid (user
+        # namespace) that cannot reach the state directory; reopening the O_PATH fd through
+        # /proc/self/fd only checks the fifo's own mode, as in runc.
+        fifo_fd = os.open(directory.fifo, os.O_PATH | os.O_CLOEXEC)
         state_record = ContainerState(
             id=container_id,
             bundle=bundle,
@@ -167,7 +173,7 @@ class Runtime:
         init_pid = 0
         try:
             group.create(_with_default_devices(linux_spec))
-            init = _Init(spec, bundle, rootfs_path, setup, plan, group, directory, console_fd)
+            init = _Init(spec, bundle, rootfs_path, setup, plan, group, fifo_fd, console_fd)
             init_pid = init.launch(state_record, options.preserve_fds)
             state_record.pid = init_pid
             state_record.start_time = state.process_start_time(init_pid) or 0
@@ -181,6 +187,7 @@ class Runtime:
             raise
         finally:
             plan.close()
+            os.close(fifo_fd)
             if console_fd is not None:
                 os.close(console_fd)
         return state_record
@@ -380,7 +387,7 @@ class _Init:
         setup: ProcessSetup,
         plan: NamespacePlan,
         group: cgroups.Cgroup,
-        directory: StateDir,
+        fifo_fd: int,
         console_fd: int | None,
     ):
         self.spec = spec
@@ -390,7 +397,7 @@ class _Init:
         self.setup = setup
         self.plan = plan
         self.group = group
-        self.directory = directory
+        self.fifo_fd = fifo_fd
         self.console_fd = console_fd
 
     def launch(self, record: ContainerState, preserve_fds: int) -> int:
@@ -462,7 +469,6 @@ class _Init:
         creating = channel.expect("hooks-done")["state"]
         hooks.run_hooks(self.spec, "createContainer", creating)
         hooks.preload(self.spec)
-        fifo = os.open(self.directory.fifo, os.O_PATH | os.O_CLOEXEC)
         builder.pivot()
         if self.console_fd is not None:
             from dockyard.runtime import console  # already in sys.modules: see _open_console
@@ -482,14 +488,15 @@ class _Init:
         rootfs.mask_paths(self.linux.get("maskedPaths") or [])
         if (self.spec.get("root") or {}).get("readonly"):
             rootfs.readonly_root()
+        self.setup.default_home()
         executable = self.setup.resolve_executable()
         channel.send("ready")
         channel.close()
         # Blocks until `start` opens the fifo for reading.
-        writer = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+        writer = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(writer, b"0")
         os.close(writer)
-        os.close(fifo)
+        os.close(self.fifo_fd)
         creating["status"] = "running"
         hooks.run_hooks(self.spec, "startContainer", creating)
         _exec(self.setup, executable, preserve_fds)
@@ -542,6 +549,7 @@ class _Exec:
             os.close(master)
             console.become_console(slave_path)
         os.chdir(self.setup.cwd)
+        self.setup.default_home()
         executable = self.setup.resolve_executable()
         channel.send("ready")
         channel.close()

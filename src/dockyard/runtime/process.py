@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import stat
 
 from dockyard.runtime import linux
 from dockyard.runtime.capabilities import CapabilitySets
@@ -70,6 +71,20 @@ class ProcessSetup:
             env[key] = value
         return env
 
+    def default_home(self) -> None:
+        """Set HOME from the container's /etc/passwd when the spec leaves it out, as runc does
+        ("/" when the user has no entry). Call it inside the container's root."""
+        if any(entry.startswith("HOME=") for entry in self.env):
+            return
+        home = "/"
+        text = _read_regular_file("/etc/passwd")
+        for line in text.splitlines():
+            fields = line.split(":")
+            if len(fields) >= 6 and fields[2] == str(self.uid):
+                home = fields[5]
+                break
+        self.env = [*self.env, f"HOME={home}"]
+
     def resolve_executable(self) -> str:
         """The program to exec, looked up in the spec's PATH as runc does before start."""
         name = self.args[0]
@@ -124,6 +139,21 @@ class ProcessSetup:
 
     def exec(self, path: str) -> None:
         os.execve(path, self.args, self.env_dict())
+
+
+def _read_regular_file(path: str, limit: int = 1 << 20) -> str:
+    """The text of `path` if it is a regular file, else "": the image owns it, and a FIFO or
+    a device there must not block or feed the runtime."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        return os.read(fd, limit).decode(errors="replace")
+    finally:
+        os.close(fd)
 
 
 def _rlimit(entry: dict) -> tuple[str, int, int, int]:

@@ -57,14 +57,15 @@ _PROPAGATION = {
     "runbindable": linux.MS_UNBINDABLE | linux.MS_REC,
 }
 
-# (name, type, major, minor): what every container's /dev holds, as runc creates it.
+# (name, type, major, minor): what every container's /dev holds, in runc's order (visible in
+# mountinfo when a user namespace makes them bind mounts).
 DEFAULT_DEVICES = [
     ("/dev/null", "c", 1, 3),
-    ("/dev/zero", "c", 1, 5),
-    ("/dev/full", "c", 1, 7),
     ("/dev/random", "c", 1, 8),
-    ("/dev/urandom", "c", 1, 9),
+    ("/dev/full", "c", 1, 7),
     ("/dev/tty", "c", 5, 0),
+    ("/dev/zero", "c", 1, 5),
+    ("/dev/urandom", "c", 1, 9),
 ]
 _DEV_LINKS = [
     ("/proc/self/fd", "/dev/fd"),
