@@ -181,11 +181,9 @@ class _Members:
 
 
 def _clean(name: str) -> str:
-    """A member name relative to the archive root; `..` may not climb out of it."""
-    path = posixpath.normpath("/" + name)
-    if "/../" in path + "/" or path.startswith("/.."):
-        raise InvalidImage(f"invalid archive member {name!r}: outside the archive")
-    return path.lstrip("/")
+    """A member name relative to the archive root: `..` stops at the root, as in Docker's
+    safePath. Names are only keys here; nothing is written by them."""
+    return posixpath.normpath("/" + name).lstrip("/")
 
 
 def _digest_of(name: str) -> str | None:
