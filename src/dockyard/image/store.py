@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..storage.content import ContentStore
@@ -23,9 +23,10 @@ from ..storage.errors import NotFound as StorageNotFound
 from ..storage.layers import LayerStore
 from ..store import Database
 from .config import ImageConfig, parse_config, unix_time
-from .errors import Conflict, InvalidImage, NotFound
+from .errors import InvalidImage, NotFound
 from .manifest import DOCKER_CONFIG, OCI_LAYER
 from .reference import Reference, parse, parse_any, parse_tag_target
+from .removal import ContainerLookup, Removal, no_containers
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 
@@ -81,21 +82,6 @@ class HistoryItem:
     comment: str
 
 
-@dataclass(frozen=True)
-class ContainerUse:
-    """A container using an image, as the engine reports it for removal checks."""
-
-    id: str
-    running: bool
-
-
-ContainerLookup = Callable[[str], Sequence[ContainerUse]]
-
-
-def _no_containers(_image_id: str) -> Sequence[ContainerUse]:
-    return ()
-
-
 def _layer(row: sqlite3.Row) -> ImageLayer:
     return ImageLayer(
         row["chain_id"],
@@ -105,10 +91,6 @@ def _layer(row: sqlite3.Row) -> ImageLayer:
         row["blob_size"],
         row["size"],
     )
-
-
-def _familiar(name: str) -> str:
-    return parse(name).familiar
 
 
 class ImageStore:
@@ -271,6 +253,11 @@ class ImageStore:
         rows = self.db.query(sql + " ORDER BY name", params)
         return [(parse(r["name"]), r["image_id"]) for r in rows]
 
+    def refs_of(self, image_id: str) -> list[Reference]:
+        """The names pointing at an image, in Docker's order (by familiar form)."""
+        rows = self.db.query("SELECT name FROM image_refs WHERE image_id = ?", (image_id,))
+        return sorted((parse(r[0]) for r in rows), key=lambda ref: ref.familiar)
+
     def known_layer(self, chain_id: str) -> ImageLayer | None:
         """The stored layer with this chain ID, if an image or a hold keeps it."""
         rows = self.db.query("SELECT * FROM layers WHERE chain_id = ?", (chain_id,))
@@ -313,9 +300,9 @@ class ImageStore:
                 (image_id,),
             )
         )
-        refs = self.db.query("SELECT name, tag FROM image_refs WHERE image_id = ?", (image_id,))
-        tags = sorted(_familiar(r["name"]) for r in refs if r["tag"] is not None)
-        digests = sorted(_familiar(r["name"]) for r in refs if r["tag"] is None)
+        refs = self.refs_of(image_id)
+        tags = [ref.familiar for ref in refs if ref.tag is not None]
+        digests = [ref.familiar for ref in refs if ref.tag is None]
         return Image(
             id=image_id,
             config=parse_config(self.content.read(image_id)),
@@ -391,16 +378,17 @@ class ImageStore:
         *,
         force: bool = False,
         prune: bool = True,
-        containers: ContainerLookup = _no_containers,
+        containers: ContainerLookup = no_containers,
     ) -> list[dict[str, str]]:
         """`docker rmi`: Docker's rules and messages, returning its records
         ([{"Untagged": name}, {"Deleted": id}, ...]). `containers` tells which containers use
         an image; `prune` also removes parents left without names or children."""
         with self._lock:
-            return _Removal(self, force, prune, containers).run(name_or_id)
+            return Removal(self, force, prune, containers).run(name_or_id)
 
-    def _delete_image(self, image_id: str) -> list[str]:
-        """Drop an image and its names; return the chain IDs of layers it left unused."""
+    def delete_image(self, image_id: str) -> list[str]:
+        """Drop an image and its names, unconditionally (`remove` decides whether to); return
+        the chain IDs of layers it left unused."""
         with self.db.transaction() as conn:
             chains = [
                 r[0]
@@ -502,123 +490,3 @@ class ImageStore:
                     in_use = self._blob_in_use(conn, digest)
                 if not in_use:
                     self._delete_blob(digest)
-
-
-class _Removal:
-    """One `docker rmi`, following daemon/images/image_delete.go's decisions."""
-
-    def __init__(
-        self, store: ImageStore, force: bool, prune: bool, containers: ContainerLookup
-    ) -> None:
-        self.store, self.force, self.prune, self.containers = store, force, prune, containers
-        self.records: list[dict[str, str]] = []
-
-    def refs(self, image_id: str) -> list[Reference]:
-        rows = self.store.db.query("SELECT name FROM image_refs WHERE image_id = ?", (image_id,))
-        return sorted((parse(r[0]) for r in rows), key=lambda ref: ref.familiar)
-
-    def untag(self, ref: Reference) -> None:
-        self.store.untag(str(ref))
-        self.records.append({"Untagged": ref.familiar})
-
-    def run(self, name_or_id: str) -> list[dict[str, str]]:
-        image_id = self.store.resolve(name_or_id)
-        refs = self.refs(image_id)
-        named = not _is_id_prefix(image_id, name_or_id)
-        if named:
-            ref = parse_any(name_or_id)
-            assert isinstance(ref, Reference)  # an ID would have been an ID prefix
-            ref = ref.docker_ref()
-            if not self.force and _single_reference(refs):
-                users = self.containers(image_id)
-                if users:
-                    raise Conflict(
-                        f'conflict: unable to remove repository reference "{name_or_id}" '
-                        f"(must force) - container {users[0].id[:12]} is using its referenced "
-                        f"image {image_id[7:19]}"
-                    )
-            self.untag(ref)
-            refs = self.refs(image_id)
-            if ref.tag is not None and not any(
-                r.tag is not None and r.repository == ref.repository for r in refs
-            ):
-                # The last tag of a repository takes that repository's digests with it.
-                for other in [r for r in refs if r.digest and r.repository == ref.repository]:
-                    self.untag(other)
-                refs = self.refs(image_id)
-            if refs:
-                return self.records
-        elif _single_reference(refs):
-            # Deleting by ID takes the image's names with it, if they are all one repository.
-            self.check(image_id, soft=not self.force, references=False)
-            for ref in refs:
-                self.untag(ref)
-        self.delete(image_id, self.force, self.prune, quiet=named)
-        return self.records
-
-    def delete(self, image_id: str, force: bool, prune: bool, quiet: bool) -> None:
-        """Remove the image unless something needs it, then its unnamed parents if `prune`."""
-        try:
-            self.check(image_id, soft=not force, references=True)
-        except _ImageConflict as conflict:
-            dangling = not self.refs(image_id) and not self.store.children(image_id)
-            # Quiet: after untagging, or pruning a parent: a conflict there is no error,
-            # unless the image would be left unnamed and unused.
-            if quiet and (not dangling or conflict.used):
-                return
-            raise
-        parent = self.store.get(image_id).parent
-        for ref in self.refs(image_id):
-            self.untag(ref)
-        dropped = self.store._delete_image(image_id)
-        self.records.append({"Deleted": image_id})
-        self.records.extend({"Deleted": chain} for chain in dropped)
-        if prune and parent:
-            self.delete(parent, force=False, prune=True, quiet=True)
-
-    def check(self, image_id: str, *, soft: bool, references: bool) -> None:
-        """Raise the first reason not to delete: hard ones always, soft ones (names, stopped
-        containers) if `soft`."""
-        users = self.containers(image_id)
-        if self.store.children(image_id):
-            raise _ImageConflict(image_id, "image has dependent child images", hard=True)
-        if running := [u for u in users if u.running]:
-            raise _ImageConflict(
-                image_id,
-                f"image is being used by running container {running[0].id[:12]}",
-                hard=True,
-                used=True,
-            )
-        if soft and references and self.refs(image_id):
-            raise _ImageConflict(image_id, "image is referenced in multiple repositories")
-        if soft and (stopped := [u for u in users if not u.running]):
-            raise _ImageConflict(
-                image_id,
-                f"image is being used by stopped container {stopped[0].id[:12]}",
-                used=True,
-            )
-
-
-class _ImageConflict(Conflict):
-    def __init__(self, image_id: str, message: str, hard: bool = False, used: bool = False):
-        how = "cannot be forced" if hard else "must be forced"
-        super().__init__(f"conflict: unable to delete {image_id[7:19]} ({how}) - {message}")
-        self.used = used
-
-
-def _is_id_prefix(image_id: str, text: str) -> bool:
-    hex_id = image_id[7:]
-    candidate = text.removeprefix("sha256:")
-    return bool(candidate) and hex_id.startswith(candidate)
-
-
-def _single_reference(refs: list[Reference]) -> bool:
-    """At most one tag, and every name in one repository (Docker's isSingleReference)."""
-    if len(refs) <= 1:
-        return len(refs) == 1
-    tags = [r for r in refs if r.tag is not None]
-    if len(tags) > 1:
-        return False
-    repositories = {r.repository for r in refs}
-    single = tags[0] if tags else refs[0]
-    return repositories == {single.repository}

@@ -7,7 +7,7 @@ from image_helpers import add_image
 
 from dockyard.image.errors import Conflict, InvalidReference, NotFound
 from dockyard.image.reference import parse_normalized
-from dockyard.image.store import ContainerUse
+from dockyard.image.removal import ContainerUse
 
 BASE = {"etc/os-release": "base\n"}
 TOP = {"app/run": "#!/bin/sh\n"}
