@@ -128,11 +128,13 @@ class _Members:
             if expected and "sha256:" + hashlib.sha256(data).hexdigest() != expected:
                 raise InvalidImage(f"invalid archive: {name} does not match its digest")
             return data
+        existed = expected is not None and self.store.content.has(expected)
         try:
             blob = self.store.content.ingest(_EntryStream(reader), expected, size)
         except DigestMismatch:
             raise InvalidImage(f"invalid archive: {name} does not match its digest") from None
-        self.ingested.append(blob.digest)
+        if not existed:
+            self.ingested.append(blob.digest)
         return blob.digest
 
     def resolve(self, name: str) -> str:
@@ -168,10 +170,13 @@ class _Members:
             if kind not in _MEDIA_TYPES:
                 return Blob(self._ingest(open_decompressed(stream)), OCI_LAYER)
             if isinstance(content, bytes):
-                content = self._ingest(stream)
+                digest = "sha256:" + hashlib.sha256(content).hexdigest()
+                content = digest if self.store.content.has(digest) else self._ingest(stream)
             return Blob(content, _MEDIA_TYPES[kind])
 
     def _ingest(self, stream: BinaryIO) -> str:
+        """Store a new blob, discarded at the end unless an image took it. (A blob that was
+        there before is never ours to discard.)"""
         try:
             digest = self.store.content.ingest(stream).digest
         except StorageError as e:

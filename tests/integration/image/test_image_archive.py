@@ -425,3 +425,16 @@ def test_large_members_stream_through_the_content_store(root, monkeypatch):
     with pytest.raises(InvalidImage, match="does not match its digest"):
         loaded(root, archive(bad))
     assert root.blobs() == set()
+
+
+@pytest.mark.parametrize("member_limit", [100, 8 << 20])
+def test_load_never_discards_blobs_that_were_there_before(root, monkeypatch, member_limit):
+    """A blob another part of the daemon stored (here: the archive's own manifest, as a pull
+    would have) stays, though no image references it."""
+    import dockyard.image.load as load_module
+
+    monkeypatch.setattr(load_module, "MEMORY_MEMBER_LIMIT", member_limit)
+    manifest = oci_manifest(CONFIG, [LAYER1])
+    root.content.write(manifest)
+    loaded(root, archive(GOOD))
+    assert root.content.has(sha256(manifest))
