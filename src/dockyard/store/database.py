@@ -32,6 +32,7 @@ class Database:
         self._lock = threading.RLock()
         self._depth = 0  # nesting of transaction() on the owning thread
         self._after: list[list[Callable[[], None]]] = []  # per nesting level
+        self._owner = 0  # thread running the current transaction
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -74,6 +75,7 @@ class Database:
         with self._lock:
             conn = self._conn
             if self._depth == 0:
+                self._owner = threading.get_ident()
                 # IMMEDIATE takes the write lock now, so a read-then-write never deadlocks
                 # against another process's writer.
                 conn.execute("BEGIN IMMEDIATE")
@@ -106,7 +108,7 @@ class Database:
         """Run `callback` once the current transaction has committed, outside the database
         lock; never if it rolls back. For work that must not precede the commit, such as
         deleting files the rows referenced."""
-        if not self._after:
+        if not self._after or self._owner != threading.get_ident():
             raise RuntimeError("after_commit() outside a transaction")
         self._after[-1].append(callback)
 

@@ -131,3 +131,19 @@ def test_after_commit_is_dropped_on_rollback(db):
     assert ran == ["kept"]
     with pytest.raises(RuntimeError, match="outside a transaction"):
         db.after_commit(lambda: None)
+
+
+def test_after_commit_from_another_thread_is_refused(db):
+    errors = []
+
+    def other() -> None:
+        try:
+            db.after_commit(lambda: None)
+        except RuntimeError as e:
+            errors.append(e)
+
+    with db.transaction():
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert errors
