@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from .lowerview import LowerView
-from .treescan import ScanEntry, entry_at, overlay_changes, walk
+from .treescan import ScanEntry, overlay_changes, walk
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
 
@@ -19,7 +20,7 @@ def upper_changes(upper: Path, lower: LowerView) -> list[tuple[bytes, int]]:
         if entry.kind == "whiteout":
             result.append((entry.rel, DELETED))
         elif entry.kind == "opaque":
-            kept = set(os.listdir(entry.path))
+            kept = {os.fsencode(name) for name in os.listdir(entry.path)}
             for name in sorted(lower.names(entry.rel) - kept):
                 result.append((entry.rel + b"/" + name, DELETED))
         else:
@@ -54,13 +55,18 @@ def tree_changes(root: Path, lower: LowerView) -> list[tuple[bytes, int]]:
     return sorted(changes.items(), key=_order)
 
 
-def change_entries(root: Path, changes: list[tuple[bytes, int]]) -> list[ScanEntry]:
-    """The layer entries of `tree_changes`: whiteouts for deletions, the files otherwise."""
-    base = os.fsencode(root)
-    return [
-        ScanEntry(rel, None, kind="whiteout") if kind == DELETED else entry_at(base, rel)
-        for rel, kind in changes
-    ]
+def change_entries(root: Path, changes: list[tuple[bytes, int]]) -> Iterator[ScanEntry]:
+    """The layer entries of `tree_changes`, in its order: the changed entries as a fresh
+    walk finds them, and a whiteout for each deletion."""
+    deleted = [rel for rel, kind in changes if kind == DELETED]
+    changed = {rel for rel, kind in changes if kind != DELETED}
+    for entry in walk(root):
+        while deleted and _key(deleted[0]) < _key(entry.rel):
+            yield ScanEntry(deleted.pop(0), None, kind="whiteout")
+        if entry.rel in changed:
+            yield entry
+    for rel in deleted:
+        yield ScanEntry(rel, None, kind="whiteout")
 
 
 def as_docker(changes: list[tuple[bytes, int]]) -> list[tuple[str, int]]:
@@ -84,6 +90,10 @@ def _parent(rel: bytes) -> bytes:
     return rel.rpartition(b"/")[0]
 
 
-def _order(item: tuple[bytes, int]) -> list[bytes]:
+def _key(rel: bytes) -> list[bytes]:
     # Component-wise order is walk order: a directory right before its content.
-    return item[0].split(b"/")
+    return rel.split(b"/")
+
+
+def _order(item: tuple[bytes, int]) -> list[bytes]:
+    return _key(item[0])

@@ -67,7 +67,7 @@ class TarWriter:
             return
         self._out.write(_header(info, entry.xattrs))
         if size:
-            self._copy(entry.path, size)
+            self._copy(entry, size)
 
     def _first_name(self, rel: bytes, st: os.stat_result) -> bytes | None:
         """The name already written for this inode, if it is a hardlink seen before."""
@@ -77,10 +77,10 @@ class TarWriter:
         first = self._first_names.setdefault(key, rel)
         return None if first == rel else first
 
-    def _copy(self, path: bytes, size: int) -> None:
+    def _copy(self, entry: ScanEntry, size: int) -> None:
         """Exactly `size` bytes, as the header promised, even if the file changed meanwhile."""
         left = size
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(entry.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=entry.dirfd)
         try:
             while left:
                 chunk = os.read(fd, min(left, CHUNK))

@@ -1,7 +1,10 @@
 """Walk a directory tree into the entries of a layer tar, in a reproducible order.
 
 Children are visited in byte order of their names, each directory before its content, so
-the same tree always yields the same entry sequence.
+the same tree always yields the same entry sequence. The walk goes from directory fd to
+directory fd and never follows a symlink, so a tree that changes under it (a running
+container's upper directory) cannot redirect it outside: a directory swapped for a
+symlink is at worst skipped, never read through.
 """
 
 from __future__ import annotations
@@ -18,16 +21,25 @@ WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"
 # Host-specific or overlay-internal attributes that do not belong in a layer.
 _SKIPPED_XATTRS = ("trusted.overlay.", "user.overlay.", "security.selinux")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass
 class ScanEntry:
+    """One entry of a tree; `dirfd` (its directory) is valid only until the walk moves on."""
+
     rel: bytes  # path inside the tree, no leading slash
     st: os.stat_result | None  # None for a deletion without an on-disk whiteout
     kind: str = "file"  # "file" (any real entry), "whiteout" (rel was deleted), "opaque"
     link: bytes = b""
     xattrs: dict[str, bytes] = field(default_factory=dict)
-    path: bytes = b""  # absolute path on disk, to read the content from
+    dirfd: int = -1
+    name: bytes = b""
+
+    @property
+    def path(self) -> bytes:
+        """A path to the entry through its directory's fd; the last component not followed."""
+        return b"/proc/self/fd/%d/%s" % (self.dirfd, self.name)
 
 
 def is_whiteout(st: os.stat_result) -> bool:
@@ -57,32 +69,48 @@ def read_xattrs(path: bytes) -> dict[str, bytes]:
     return result
 
 
-def entry_at(root: bytes, rel: bytes) -> ScanEntry:
-    """The ScanEntry of one path of a tree, as `walk` would give it."""
-    path = root + b"/" + rel if rel else root
-    st = os.stat(path, follow_symlinks=False)
-    link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else b""
-    return ScanEntry(rel, st, link=link, xattrs=read_xattrs(path), path=path)
+def walk(root: Path) -> Iterator[ScanEntry]:
+    """Every entry under root (not root itself), sockets excepted: tar cannot hold them."""
+    top = os.open(root, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    stack = [(top, b"", iter(_names(top)))]
+    try:
+        while stack:
+            dirfd, rel, names = stack[-1]
+            name = next(names, None)
+            if name is None:
+                os.close(dirfd)
+                stack.pop()
+                continue
+            entry = _entry(dirfd, rel + b"/" + name if rel else name, name)
+            if entry is None:
+                continue
+            yield entry
+            if stat.S_ISDIR(entry.st.st_mode):  # type: ignore[union-attr]
+                try:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=dirfd)
+                except OSError:
+                    continue  # removed or replaced meanwhile
+                stack.append((sub, entry.rel, iter(_names(sub))))
+    finally:
+        for dirfd, _, _ in stack:
+            os.close(dirfd)
 
 
-def walk(root: Path, rel: bytes = b"") -> Iterator[ScanEntry]:
-    """Every entry under root/rel (not rel itself), sockets excepted: tar cannot hold them."""
-    base = os.fsencode(root)
-    top = base + b"/" + rel if rel else base
-    with os.scandir(top) as it:
-        names = sorted(e.name for e in it)
-    for name in names:
-        child = rel + b"/" + name if rel else name
-        try:
-            entry = entry_at(base, child)
-        except FileNotFoundError:
-            continue  # removed while walking a live tree
-        assert entry.st is not None
-        if stat.S_ISSOCK(entry.st.st_mode):
-            continue
-        yield entry
-        if stat.S_ISDIR(entry.st.st_mode):
-            yield from walk(root, child)
+def _names(dirfd: int) -> list[bytes]:
+    return sorted(os.fsencode(name) for name in os.listdir(dirfd))
+
+
+def _entry(dirfd: int, rel: bytes, name: bytes) -> ScanEntry | None:
+    try:
+        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        link = os.readlink(name, dir_fd=dirfd) if stat.S_ISLNK(st.st_mode) else b""
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # removed while walking a live tree
+    if stat.S_ISSOCK(st.st_mode):
+        return None
+    entry = ScanEntry(rel, st, link=link, dirfd=dirfd, name=name)
+    entry.xattrs = read_xattrs(entry.path)
+    return entry
 
 
 def overlay_changes(upper: Path) -> Iterator[ScanEntry]:
@@ -93,4 +121,4 @@ def overlay_changes(upper: Path) -> Iterator[ScanEntry]:
             entry.kind = "whiteout"
         yield entry
         if stat.S_ISDIR(entry.st.st_mode) and is_opaque(entry.path):
-            yield ScanEntry(entry.rel, entry.st, kind="opaque")
+            yield ScanEntry(entry.rel, entry.st, "opaque", dirfd=entry.dirfd, name=entry.name)

@@ -93,7 +93,11 @@ def test_changes_diff_and_commit_roundtrip(
     os.chmod(root / "srv" / "data" / "f", 0o4750)
     shutil.move(root / "home", root / "home2")  # EXDEV on overlay: copied, as mv does
     shutil.rmtree(root / "usr" / "sbin")
+    shutil.rmtree(root / "var" / "cache")  # gone and made again: opaque on overlay
+    (root / "var" / "cache").mkdir()
+    (root / "var" / "cache" / "fresh").write_text("fresh")
     changes = dict(snaps.changes("c1"))
+    assert changes["/var/cache/new"] == DELETED and changes["/var/cache/fresh"] == ADDED
     assert changes["/etc/passwd"] == MODIFIED and changes["/etc"] == MODIFIED
     assert changes["/etc/group"] == DELETED and changes["/usr/sbin"] == DELETED
     assert changes["/srv"] == ADDED and changes["/srv/data/f"] == ADDED
