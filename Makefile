@@ -3,9 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages the project needs: the runtime's kernel tools, the reference runtime
-# the tests compare against, the busybox and Debian rootfs makers, and skopeo, which the
-# image tests use as an independent reader and writer of image archives.
-APT_PACKAGES := python3 python3-venv python3-dev gcc libseccomp2 runc busybox-static \
+# the tests compare against, the busybox and Debian rootfs makers, skopeo, which the
+# image tests use as an independent reader and writer of image archives, and libc6-dev,
+# for the static C probe the runtime tests compile (gcc only recommends it).
+APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev libseccomp2 runc busybox-static \
 	iproute2 nftables debootstrap procps util-linux skopeo
 STAMP := $(VENV)/.installed
 
