@@ -87,5 +87,4 @@ def _bootstrap(
                 write_tree(rootfs, out)
         finally:
             unmount_under(rootfs)  # whatever the maker left mounted, before the removal
-        with open(layer, "rb") as stream:
-            return import_rootfs(store, stream, changes=changes, created_by=created_by, tags=[ref])
+        return import_rootfs(store, layer, changes=changes, created_by=created_by, tags=[ref])

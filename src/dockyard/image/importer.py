@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import BinaryIO
 
 from ..storage.compression import open_decompressed
@@ -16,7 +18,7 @@ from .store import Blob, Image, ImageStore
 
 def import_rootfs(
     store: ImageStore,
-    stream: BinaryIO,
+    source: BinaryIO | Path,
     *,
     changes: Iterable[str] = (),
     message: str = "",
@@ -24,14 +26,16 @@ def import_rootfs(
     tags: Iterable[Reference] = (),
     created_by: str = "",
 ) -> Image:
-    """Import a tar stream (plain, gzip, zstd, xz or bzip2) as an image, with Dockerfile-style
-    `changes` applied to an empty config. `message` becomes the config's and the history's
-    comment, as in Docker."""
+    """Import a tar file or stream (plain, gzip, zstd, xz or bzip2) as an image, with
+    Dockerfile-style `changes` applied to an empty config. `message` becomes the config's and
+    the history's comment, as in Docker."""
     # Validate the changes before reading a possibly large stream.
     config = apply_changes({}, changes)
     # Stored uncompressed, as Docker does: its digest is the diff ID, and save needs no
     # decompression.
-    with open_decompressed(stream) as plain:
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(open(source, "rb")) if isinstance(source, Path) else source
+        plain = stack.enter_context(open_decompressed(stream))
         blob = store.content.ingest(plain, media_type=OCI_LAYER)
     created = now_rfc3339()
     image_config = new_config(

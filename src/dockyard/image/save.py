@@ -32,6 +32,8 @@ from .manifest import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, Descriptor
 from .reference import Reference, parse_any
 from .store import Image, ImageLayer, ImageStore
 
+_CHUNK = 1 << 20
+
 
 @dataclass
 class _Selected:
@@ -162,7 +164,7 @@ def _plain_layer(store: ImageStore, layer: ImageLayer, tmp: Path) -> Path:
         copy = tmp / layer.diff_id[7:]
         digest = hashlib.sha256()
         with open_decompressed(f) as plain, open(copy, "wb") as dest:
-            while chunk := plain.read(1 << 20):
+            while chunk := plain.read(_CHUNK):
                 digest.update(chunk)
                 dest.write(chunk)
     if "sha256:" + digest.hexdigest() != layer.diff_id:
@@ -177,7 +179,8 @@ def _size(content: Path | bytes) -> int:
 def _write_tar(files: dict[str, Path | bytes], out: BinaryIO) -> None:
     """Sorted entries, directories included, with fixed metadata (mtime 0, root, 0644/0755)."""
     names = sorted(set(files) | set(_parents(files)))
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tar:
+        tar.copybufsize = _CHUNK  # tarfile's 16 KiB default makes large layers slow
         for name in names:
             info = tarfile.TarInfo(name)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""

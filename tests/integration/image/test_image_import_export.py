@@ -135,3 +135,10 @@ def test_export_is_the_merged_tree(root, snapshots, tmp_path):
     assert not any(".wh." in name for name in names)
     assert list(root.scratch.iterdir()) == []  # unmounted and removed
     snapshots.remove("c1")
+
+
+def test_import_from_a_file(root, tmp_path):
+    path = tmp_path / "rootfs.tar.gz"
+    path.write_bytes(gzip.compress(tar_bytes(ROOTFS)))
+    image = import_rootfs(root.images, path, tags=[parse_tag_target("fromfile")])
+    assert image.layers[0].diff_id == sha256(tar_bytes(ROOTFS))
