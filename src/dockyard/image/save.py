@@ -99,10 +99,9 @@ def save(store: ImageStore, names: Sequence[str], out: BinaryIO, scratch: Path) 
                 "size": len(oci_manifest),
                 "platform": platform,
             }
+            top_layer = image.layers[-1].diff_id[7:]
             for tag in entry.tags:
-                repositories.setdefault(tag.familiar_name, {})[tag.tag] = image.layers[-1].diff_id[
-                    7:
-                ]
+                repositories.setdefault(tag.familiar_name, {})[tag.tag] = top_layer
                 annotations = {ANNOTATION_IMAGE_NAME: str(tag), ANNOTATION_REF_NAME: tag.tag}
                 descriptors.append({**descriptor, "annotations": annotations})
             if not entry.tags:
