@@ -116,6 +116,9 @@ class CapabilitySets:
         """Set effective/permitted/inheritable, then raise the ambient set."""
         linux.capset(self.effective, self.permitted, self.inheritable)
         linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+        # The kernel refuses an ambient capability that is not both permitted and inheritable;
+        # runc skips those silently (`exec --cap` asks for ambient ones), and so do we.
+        ambient = self.ambient & self.permitted & self.inheritable
         for number in range(self.top + 1):
-            if self.ambient & (1 << number):
+            if ambient & (1 << number):
                 linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, number)

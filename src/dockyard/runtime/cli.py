@@ -127,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     runtime = Runtime(args.root)
     try:
         return _dispatch(runtime, args)
-    except OCIError as error:
+    except (OCIError, OSError) as error:
+        if args.verb == "exec":
+            # As runc: 255, which the process's own exit status cannot be mistaken for.
+            _report(args, f"exec failed: {error}")
+            return 255
         _report(args, str(error))
-        return 1
-    except OSError as error:
-        _report(args, f"{error}")
         return 1
 
 
@@ -282,6 +283,9 @@ def _ps(runtime: Runtime, args: SimpleNamespace) -> None:
 
 def _list(runtime: Runtime, args: SimpleNamespace) -> None:
     containers = runtime.list()
+    for entry in containers:
+        # As runc: `state` leaves owner empty, `list` names the owner of the state directory.
+        entry["owner"] = entry["owner"] or _owner_name(os.path.join(runtime.root, entry["id"]))
     if args.quiet:
         for entry in containers:
             print(entry["id"])
@@ -290,7 +294,7 @@ def _list(runtime: Runtime, args: SimpleNamespace) -> None:
     else:
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [
-            [c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"], c["owner"] or "root"]
+            [c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"], c["owner"]]
             for c in containers
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -300,6 +304,19 @@ def _list(runtime: Runtime, args: SimpleNamespace) -> None:
                     cell.ljust(width) for cell, width in zip(row, widths, strict=True)
                 ).rstrip()
             )
+
+
+def _owner_name(path: str) -> str:
+    import pwd
+
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return ""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
 
 
 def _spec(args: SimpleNamespace) -> None:

@@ -105,9 +105,9 @@ class StateDir:
     def status(self, state: ContainerState, frozen: bool) -> str:
         if process_start_time(state.pid) != state.start_time:
             return "stopped"
-        if os.path.exists(self.fifo):
-            return "created"
-        return "paused" if frozen else "running"
+        if frozen:  # before "created": runc lets a created container be paused too
+            return "paused"
+        return "created" if os.path.exists(self.fifo) else "running"
 
 
 def report(state: ContainerState, status: str) -> dict:
