@@ -42,8 +42,23 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rootfs = make_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+def bundles_root() -> Iterator[Path]:
+    """A tmpfs for the session's rootfs and bundles, traversable by anyone (0711): a container
+    in a user namespace runs as an unprivileged host uid and must reach its rootfs (pytest's
+    tmp_path is 0700). tmpfs, because symlinks cost milliseconds each on some disks and every
+    bundle copies a few hundred of them."""
+    root = Path(tempfile.mkdtemp(prefix="dockyard-bundles-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0711", "tmpfs", str(root)], check=True)
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "--lazy", "--recursive", str(root)], check=False)
+        root.rmdir()
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(bundles_root: Path) -> Path:
+    rootfs = make_busybox_rootfs(bundles_root / "busybox")
     subprocess.run(
         ["gcc", "-static", "-O2", "-Wall", "-o", str(rootfs / "bin" / "probe"), str(PROBE_SOURCE)],
         check=True,
@@ -168,14 +183,11 @@ BundleFactory = Callable[..., Bundle]
 
 
 @pytest.fixture
-def bundle(busybox_rootfs: Path, cgroups: CgroupTracker) -> Iterator[BundleFactory]:
-    """`bundle(args, terminal=False, edit=None)`: a new bundle running `args` (a list).
-
-    Bundles live in a directory of their own under /tmp, traversable by anyone (0711): a
-    container in a user namespace runs as an unprivileged host uid and must reach its rootfs
-    (pytest's tmp_path is 0700).
-    """
-    parent = Path(tempfile.mkdtemp(prefix="dockyard-bundles-"))
+def bundle(
+    busybox_rootfs: Path, bundles_root: Path, cgroups: CgroupTracker
+) -> Iterator[BundleFactory]:
+    """`bundle(args, terminal=False, edit=None)`: a new bundle running `args` (a list)."""
+    parent = Path(tempfile.mkdtemp(prefix="test-", dir=bundles_root))
     parent.chmod(0o711)
     made: list[Bundle] = []
 
