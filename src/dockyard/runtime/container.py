@@ -184,6 +184,8 @@ class Runtime:
                 _kill_and_wait(init_pid)
             group.destroy()
             _remove_dir(directory.path)
+            # As runc, whose destroy runs them: undo what prestart/createRuntime hooks set up.
+            hooks.run_hooks(spec, "poststop", state.hook_state(state_record, "stopped"))
             raise
         finally:
             plan.close()
@@ -219,7 +221,8 @@ class Runtime:
         os.unlink(directory.fifo)
         if not data:
             raise OCIError("cannot start a container that has stopped")
-        hooks.run_hooks(record.spec, "poststart", state.report(record, "running"))
+        # After the program started, as the runtime spec says (runc 1.1 runs them in create).
+        hooks.run_hooks(record.spec, "poststart", state.hook_state(record, "running"))
         return record
 
     def kill(self, container_id: str, signum: int, all_processes: bool = False) -> None:
@@ -227,13 +230,13 @@ class Runtime:
         if status == "stopped":
             raise OCIError("container not running")
         if all_processes:
-            group = cgroups.Cgroup(record.cgroup_path)
-            for pid in group.pids():
+            for pid in cgroups.Cgroup(record.cgroup_path).pids():
                 _signal(pid, signum)
-            if status == "paused" and signum == signal.SIGKILL:
-                group.thaw()
-            return
-        _signal(record.pid, signum)
+        else:
+            _signal(record.pid, signum)
+        if status == "paused" and signum == signal.SIGKILL:
+            # A frozen process dies only once thawed (cgroup v1); runc thaws for SIGKILL too.
+            cgroups.Cgroup(record.cgroup_path).thaw()
 
     def delete(self, container_id: str, force: bool = False) -> None:
         directory = StateDir(self.root, container_id)
@@ -254,12 +257,12 @@ class Runtime:
             _kill_and_wait(record.pid)
         _wait_empty(group)
         group.destroy()
-        hooks.run_hooks(record.spec, "poststop", state.report(record, "stopped"))
+        hooks.run_hooks(record.spec, "poststop", state.hook_state(record, "stopped"))
         _remove_dir(directory.path)
 
     def pause(self, container_id: str) -> None:
         _, record, status = self.load(container_id)
-        if status != "running":
+        if status not in ("running", "created"):  # runc pauses a created container too
             raise OCIError("container not running")
         cgroups.Cgroup(record.cgroup_path).freeze()
 
@@ -401,7 +404,8 @@ class _Init:
         self.console_fd = console_fd
 
     def launch(self, record: ContainerState, preserve_fds: int) -> int:
-        channel, middle = _fork_middle(lambda ch: self._child(ch, preserve_fds))
+        keep = _needed_fds(preserve_fds, self.plan, self.console_fd, self.fifo_fd)
+        channel, middle = _fork_middle(lambda ch: self._child(ch, preserve_fds), keep)
         try:
             return self._parent(channel, middle, record)
         except BaseException:
@@ -432,7 +436,7 @@ class _Init:
         _reap(middle)
         channel.send("init")
         channel.expect("hooks")
-        creating = state.report(record, "creating")
+        creating = state.hook_state(record, "creating")
         hooks.run_hooks(self.spec, "prestart", creating)
         hooks.run_hooks(self.spec, "createRuntime", creating)
         channel.send("hooks-done", state=creating)
@@ -467,6 +471,7 @@ class _Init:
             builder.populate_dev(self.linux.get("devices") or [])
         channel.send("hooks")
         creating = channel.expect("hooks-done")["state"]
+        creating["pid"] = os.getpid()  # hooks run in the container see its pid there, as in runc
         hooks.run_hooks(self.spec, "createContainer", creating)
         hooks.preload(self.spec)
         builder.pivot()
@@ -497,7 +502,7 @@ class _Init:
         os.write(writer, b"0")
         os.close(writer)
         os.close(self.fifo_fd)
-        creating["status"] = "running"
+        creating["status"] = "created"  # what runc says: the user's program is not running yet
         hooks.run_hooks(self.spec, "startContainer", creating)
         _exec(self.setup, executable, preserve_fds)
 
@@ -518,7 +523,8 @@ class _Exec:
         self.console_fd = console_fd
 
     def launch(self, preserve_fds: int) -> int:
-        channel, middle = _fork_middle(lambda ch: self._child(ch, preserve_fds))
+        keep = _needed_fds(preserve_fds, self.plan, self.console_fd)
+        channel, middle = _fork_middle(lambda ch: self._child(ch, preserve_fds), keep)
         try:
             self.group.add_process(middle)
             channel.send("go")
@@ -556,7 +562,7 @@ class _Exec:
         _exec(self.setup, executable, preserve_fds)
 
 
-def _fork_middle(body) -> tuple[Channel, int]:
+def _fork_middle(body, keep_fds: set[int]) -> tuple[Channel, int]:
     """Fork the child that enters the namespaces; returns our end of its channel."""
     parent_end, child_end = Channel.pair()
     # The container's process is a grandchild: as subreaper we inherit it when the middle
@@ -565,9 +571,27 @@ def _fork_middle(body) -> tuple[Channel, int]:
     middle = os.fork()
     if middle == 0:
         parent_end.close()
+        _close_fds_except({0, 1, 2, child_end.read_fd, child_end.write_fd, *keep_fds})
         _run_child(lambda: body(child_end), child_end)
     child_end.close()
     return parent_end, middle
+
+
+def _needed_fds(preserve_fds: int, plan: NamespacePlan, *fds: int | None) -> set[int]:
+    """The fds the container's processes use: preserved ones (from 3 up), namespaces, ours."""
+    keep = set(range(3, 3 + preserve_fds)) | set(plan.join.values())
+    return keep | {fd for fd in fds if fd is not None}
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    """Hold only what the container needs: whatever else our caller had open (a launcher's
+    pipe, a listening socket) must not stay open in the container while it waits for start."""
+    low = 0
+    for fd in sorted(keep):
+        if low < fd:  # closerange(n, n) would close everything (the kernel's range is inclusive)
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
 
 
 def _fork_into_namespaces(channel: Channel, body) -> None:

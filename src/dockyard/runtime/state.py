@@ -127,6 +127,19 @@ def report(state: ContainerState, status: str) -> dict:
     return out
 
 
+def hook_state(state: ContainerState, status: str) -> dict:
+    """The OCI `State` a hook reads on stdin: the runtime spec's fields only (no rootfs,
+    created or owner, unlike `state`), and no pid once stopped, as runc sends it."""
+    out: dict = {"ociVersion": state.spec.get("ociVersion", OCI_VERSION), "id": state.id}
+    out["status"] = status
+    if status != "stopped" and state.pid:
+        out["pid"] = state.pid
+    out["bundle"] = state.bundle
+    if state.annotations:
+        out["annotations"] = state.annotations
+    return out
+
+
 def list_ids(root: str) -> list[str]:
     try:
         names = os.listdir(root)
