@@ -96,6 +96,10 @@ class CgroupTracker:
         self.paths.append(path)
         return path
 
+    @staticmethod
+    def leftovers(path: str) -> list[Path]:
+        return cgroup_leftovers(path)
+
     def cleanup(self) -> None:
         for path in self.paths:
             for directory in cgroup_leftovers(path):
