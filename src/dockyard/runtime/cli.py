@@ -192,7 +192,9 @@ def _run(runtime: Runtime, args: SimpleNamespace) -> int:
 
     options = _create_options(args)
     relay_end = None
-    if load_bundle(args.bundle)["process"].get("terminal") and not args.console_socket:
+    terminal = bool(load_bundle(args.bundle)["process"].get("terminal"))
+    _check_console(args.console_socket, terminal, args.detach)
+    if terminal and not args.console_socket:
         # No one to hand the pty to: we hold it ourselves and relay our own stdio.
         relay_end, options.console_fd = _console_pair()
     record = runtime.create(args.id, args.bundle, options)
@@ -236,14 +238,24 @@ def _exec(runtime: Runtime, args: SimpleNamespace) -> int:
             process["capabilities"] = caps
         if args.no_new_privs:
             process["noNewPrivileges"] = True
+    _check_console(args.console_socket, bool(process.get("terminal")), args.detach)
     options = CreateOptions(args.console_socket, args.pid_file, args.preserve_fds)
     relay_end = None
-    if process.get("terminal") and not args.console_socket and not args.detach:
+    if process.get("terminal") and not args.console_socket:
         relay_end, options.console_fd = _console_pair()
     result = runtime.exec(args.id, process, options, args.detach)
     if args.detach:
         return 0
     return result if relay_end is None else _relay_and_wait(relay_end, result)
+
+
+def _check_console(console_socket: str | None, terminal: bool, detach: bool) -> None:
+    """runc's rules: a console socket only when detaching with a terminal, and a detached
+    terminal needs one (otherwise the pty master would be lost)."""
+    if console_socket and not (detach and terminal):
+        raise OCIError("cannot use console socket if runtime will not detach or allocate tty")
+    if terminal and detach and not console_socket:
+        raise OCIError("cannot allocate tty if runtime will detach without setting console socket")
 
 
 def _console_pair():

@@ -20,8 +20,8 @@ def open_pty_in_container() -> tuple[int, str]:
     """Open a pty from the container's devpts; returns (master fd, slave path)."""
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     # TIOCSPTLCK=0 unlocks the slave; TIOCGPTN gives its number.
-    fcntl.ioctl(master, termios.TIOCSPTLCK, struct.pack("i", 0))
-    number = struct.unpack("I", fcntl.ioctl(master, termios.TIOCGPTN, b"\0" * 4))[0]
+    fcntl.ioctl(master, linux.TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, linux.TIOCGPTN, b"\0" * 4))[0]
     return master, f"/dev/pts/{number}"
 
 

@@ -43,7 +43,7 @@ def _open_console(options: CreateOptions, terminal: bool) -> int | None:
     """
     if not terminal:
         if options.console_socket:
-            raise OCIError("--console-socket specified but process.terminal is false")
+            raise OCIError("cannot use console socket if process.terminal is false")
         return None
     import socket
 

@@ -58,6 +58,9 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 TIOCSCTTY = 0x540E
+# Python's termios lacks these two (the values of <asm-generic/ioctls.h>: x86-64, arm64).
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
