@@ -469,6 +469,7 @@ class _Init:
         builder.mount_all(mounts)
         if not any(m.get("destination") == "/dev" and m.get("type") == "bind" for m in mounts):
             builder.populate_dev(self.linux.get("devices") or [])
+        builder.make_cwd(self.setup.cwd)
         channel.send("hooks")
         creating = channel.expect("hooks-done")["state"]
         creating["pid"] = os.getpid()  # hooks run in the container see its pid there, as in runc

@@ -179,6 +179,10 @@ class RootfsBuilder:
         for entry in mounts:
             self.mount_one(entry)
 
+    def make_cwd(self, cwd: str) -> None:
+        """Create the process's cwd when the image lacks it, as runc does (mode 0755)."""
+        os.makedirs(secure_join(self.rootfs, cwd), 0o755, exist_ok=True)
+
     def mount_one(self, entry: dict) -> None:
         destination = entry.get("destination", "")
         if not destination.startswith("/"):
