@@ -82,6 +82,15 @@ def test_exit_status(runtimes, bundle, script, status):
     assert runs["runc"].returncode == runs["dockyard"].returncode == status, runs
 
 
+def test_missing_cwd_is_created(runtimes, bundle):
+    def cwd(spec):
+        spec["process"]["cwd"] = "/no/such/dir"
+
+    made = bundle(["sh", "-c", "pwd; stat -c '%a %u' ."], edit=cwd)
+    runs = runtimes.run_both(made)
+    assert runs["dockyard"].stdout == runs["runc"].stdout == "/no/such/dir\n755 0\n"
+
+
 def test_readonly_rootfs(runtimes, bundle):
     def readonly(spec):
         spec["root"]["readonly"] = True
