@@ -15,10 +15,12 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import StorageError, UnsafeArchive
 from .saferoot import SafeRoot
 
+_T = TypeVar("_T")
 OPAQUE_XATTR = "trusted.overlay.opaque"
 # overlayfs's own attributes; an archive must not plant redirects or opaque flags.
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
@@ -64,8 +66,11 @@ class TreeWriter:
         self._root.release()
         if rel:
             pfd, name = self._root.parent(rel)
-            if not self._clear(pfd, name, keep_dir=True):
+            try:
                 os.mkdir(name, 0o700, dir_fd=pfd)
+            except FileExistsError:
+                if not self._clear(pfd, name, keep_dir=True):
+                    os.mkdir(name, 0o700, dir_fd=pfd)
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=pfd)
         else:
             fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self._root.fd)
@@ -80,9 +85,8 @@ class TreeWriter:
         """A regular file whose content `fill` writes into the fd it is given."""
         self._root.release()
         pfd, name = self._entry_parent(rel)
-        self._clear(pfd, name)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(name, flags, 0o600, dir_fd=pfd)
+        fd = self._make(pfd, name, lambda: os.open(name, flags, 0o600, dir_fd=pfd))
         try:
             fill(fd)
             self._set_meta_fd(fd, meta)
@@ -92,9 +96,8 @@ class TreeWriter:
     def symlink(self, rel: bytes, target: bytes, meta: Meta) -> None:
         self._root.release()
         pfd, name = self._entry_parent(rel)
-        self._clear(pfd, name)
-        os.symlink(target, name, dir_fd=pfd)
-        self._root.invalidate()  # paths through this name now resolve elsewhere
+        # No cached directory goes through `name`: had one, `_make` would have cleared it.
+        self._make(pfd, name, lambda: os.symlink(target, name, dir_fd=pfd))
         os.chown(name, meta.uid, meta.gid, dir_fd=pfd, follow_symlinks=False)
         self._set_xattrs_at(pfd, name, meta.xattrs)
         os.utime(name, ns=(meta.mtime_ns, meta.mtime_ns), dir_fd=pfd, follow_symlinks=False)
@@ -116,8 +119,11 @@ class TreeWriter:
         if stat.S_ISDIR(tstat.st_mode):
             raise UnsafeArchive(f"hardlink {_show(rel)} -> {_show(target)}: target is a directory")
         pfd, name = self._entry_parent(rel)
-        self._clear(pfd, name)
-        os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+        self._make(
+            pfd,
+            name,
+            lambda: os.link(tname, name, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False),
+        )
 
     def special(self, rel: bytes, file_type: int, meta: Meta, rdev: int = 0) -> None:
         """A character or block device or a fifo (`file_type` is stat.S_IFCHR, ...)."""
@@ -125,8 +131,7 @@ class TreeWriter:
         if file_type not in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO):
             raise ValueError(f"not a special file type: {file_type:o}")
         pfd, name = self._entry_parent(rel)
-        self._clear(pfd, name)
-        os.mknod(name, file_type | 0o600, rdev, dir_fd=pfd)
+        self._make(pfd, name, lambda: os.mknod(name, file_type | 0o600, rdev, dir_fd=pfd))
         self._set_meta_at(pfd, name, meta)
 
     def whiteout(self, rel: bytes) -> None:
@@ -136,8 +141,7 @@ class TreeWriter:
             raise UnsafeArchive("a whiteout cannot delete the root")
         if self._overlay:
             pfd, name = self._root.parent(rel)
-            self._clear(pfd, name)
-            os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
+            self._make(pfd, name, lambda: os.mknod(name, stat.S_IFCHR, 0, dir_fd=pfd))
             return
         try:
             pfd, name = self._root.parent(rel, create=False)
@@ -179,6 +183,14 @@ class TreeWriter:
             raise UnsafeArchive("only a directory can be the root of a layer")
         return self._root.parent(rel)
 
+    def _make(self, pfd: int, name: bytes, create: Callable[[], _T]) -> _T:
+        """Run `create`; if something is in the way, remove it and run `create` again."""
+        try:
+            return create()
+        except FileExistsError:
+            self._clear(pfd, name)
+            return create()
+
     def _clear(self, pfd: int, name: bytes, keep_dir: bool = False) -> bool:
         """Remove whatever is at `name`; True if a directory was kept instead."""
         try:
@@ -198,8 +210,9 @@ class TreeWriter:
         # chown clears setuid bits and security.capability, so it comes first.
         os.fchown(fd, meta.uid, meta.gid)
         os.fchmod(fd, meta.mode & 0o7777)
-        for key, value in _settable(meta.xattrs):
-            _set_xattr(fd, key, value)
+        if meta.xattrs:
+            for key, value in _settable(meta.xattrs):
+                _set_xattr(fd, key, value)
         os.utime(fd, ns=(meta.mtime_ns, meta.mtime_ns))
 
     def _set_meta_at(self, pfd: int, name: bytes, meta: Meta) -> None:
