@@ -128,6 +128,13 @@ def secure_join(root: str, unsafe: str) -> str:
     return os.path.join(root, *resolved)
 
 
+def _secure_target(root: str, unsafe: str) -> str:
+    """Like secure_join, but the last component is not followed: a node or link is created
+    (or replaced) there, even when the rootfs already holds a symlink by that name."""
+    parent, name = os.path.split(unsafe.rstrip("/"))
+    return os.path.join(secure_join(root, parent), name)
+
+
 def _ensure(path: str, is_dir: bool) -> None:
     if is_dir:
         os.makedirs(path, exist_ok=True)
@@ -168,12 +175,17 @@ class RootfsBuilder:
         self.userns = userns
 
     def prepare(self, propagation: str | None) -> None:
-        """Stop our mounts leaking to the host, then make the rootfs a mount point."""
-        flag = _PROPAGATION.get(propagation or "rslave", linux.MS_SLAVE | linux.MS_REC)
-        linux.mount(None, "/", None, flag, None)
+        """Stop our mounts leaking to the host, then make the rootfs a mount point.
+
+        As runc: "/" gets the spec's rootfsPropagation (rslave by default), and the mount
+        holding the rootfs is made private if it is shared, so the bind below does not
+        propagate anywhere and pivot_root accepts it (it refuses a shared parent).
+        """
+        linux.mount(None, "/", None, _root_propagation(propagation), None)
+        parent = _mount_point_of(self.rootfs)
+        if parent is not None and parent[1]:
+            linux.mount(None, parent[0], None, linux.MS_PRIVATE, None)
         linux.mount(self.rootfs, self.rootfs, None, linux.MS_BIND | linux.MS_REC, None)
-        if propagation in ("shared", "rshared"):
-            linux.mount(None, self.rootfs, None, flag, None)
 
     def mount_all(self, mounts: list[dict]) -> None:
         for entry in mounts:
@@ -231,7 +243,10 @@ class RootfsBuilder:
             flags |= linux.MS_BIND | linux.MS_REMOUNT
             linux.mount(None, target, None, flags | _locked_flags(target), None)
         if readonly_later:
-            linux.mount(None, target, None, flags | linux.MS_REMOUNT | linux.MS_RDONLY, None)
+            # A bind remount makes the mount read-only, not the filesystem: runc's outcome
+            # (mountinfo "ro ... - tmpfs tmpfs rw"), and all a user namespace may do.
+            remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+            linux.mount(None, target, None, flags | remount | _locked_flags(target), None)
 
     def _cgroup(self, target: str, options: MountOptions) -> None:
         _ensure(target, True)
@@ -251,11 +266,14 @@ class RootfsBuilder:
                 if alias != hierarchy.name and not os.path.lexists(os.path.join(target, alias)):
                     os.symlink(hierarchy.name, os.path.join(target, alias))
         if options.flags & linux.MS_RDONLY:
-            linux.mount(None, target, None, flags | linux.MS_REMOUNT | linux.MS_RDONLY, None)
+            remount = linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
+            linux.mount(None, target, None, flags | remount | _locked_flags(target), None)
 
     def _cgroup_hierarchy(self, hierarchy: CgroupMount, target: str, flags: int) -> None:
         if self.cgroupns:
-            linux.mount("cgroup", target, hierarchy.fstype, flags, hierarchy.data)
+            # runc names the name=systemd hierarchy's source "systemd", the others "cgroup".
+            source = "systemd" if (hierarchy.data or "").endswith("name=systemd") else "cgroup"
+            linux.mount(source, target, hierarchy.fstype, flags, hierarchy.data)
             return
         linux.mount(hierarchy.host_dir, target, None, linux.MS_BIND | linux.MS_REC, None)
         remount = linux.MS_BIND | linux.MS_REMOUNT | (flags & ~linux.MS_REC)
@@ -271,21 +289,21 @@ class RootfsBuilder:
         specs = [d for d in specs if d["path"] not in wanted] + list(devices)
         for device in specs:
             self._device(device)
-        ptmx = secure_join(self.rootfs, "/dev/ptmx")
+        ptmx = _secure_target(self.rootfs, "/dev/ptmx")
         if os.path.lexists(ptmx):
             os.unlink(ptmx)
         os.symlink("pts/ptmx", ptmx)
         for source, link in _DEV_LINKS:
-            path = secure_join(self.rootfs, link)
+            path = _secure_target(self.rootfs, link)
             if not os.path.lexists(path):
                 os.symlink(source, path)
         if os.path.exists("/proc/kcore"):
-            core = secure_join(self.rootfs, "/dev/core")
+            core = _secure_target(self.rootfs, "/dev/core")
             if not os.path.lexists(core):
                 os.symlink("/proc/kcore", core)
 
     def _device(self, device: dict) -> None:
-        path = secure_join(self.rootfs, device["path"])
+        path = _secure_target(self.rootfs, device["path"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
         kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
         kind = kinds.get(device.get("type", "c"))
@@ -320,6 +338,23 @@ class RootfsBuilder:
         finally:
             os.close(old_root)
             os.close(new_root)
+
+
+def _root_propagation(propagation: str | None) -> int:
+    return _PROPAGATION.get(propagation or "rslave", linux.MS_SLAVE | linux.MS_REC)
+
+
+def _mount_point_of(path: str) -> tuple[str, bool] | None:
+    """The mount point holding `path` and whether that mount is shared (from mountinfo)."""
+    best: tuple[str, bool] | None = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split(" - ")[0].split()
+            point = fields[4].replace("\\040", " ")
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and (best is None or len(point) >= len(best[0])):
+                best = (point, any(tag.startswith("shared:") for tag in fields[6:]))
+    return best
 
 
 def _locked_flags(target: str) -> int:
