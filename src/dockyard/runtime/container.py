@@ -216,11 +216,15 @@ class Runtime:
         fd = os.open(directory.fifo, os.O_RDONLY | os.O_CLOEXEC)
         try:
             data = os.read(fd, 1)
+            os.unlink(directory.fifo)
+            if not data:
+                raise OCIError("cannot start a container that has stopped")
+            # The init holds its end open (close-on-exec) until it execs the program: EOF
+            # means the program runs (or the init died), after the startContainer hooks.
+            while os.read(fd, 1):
+                pass
         finally:
             os.close(fd)
-        os.unlink(directory.fifo)
-        if not data:
-            raise OCIError("cannot start a container that has stopped")
         # After the program started, as the runtime spec says (runc 1.1 runs them in create).
         hooks.run_hooks(record.spec, "poststart", state.hook_state(record, "running"))
         return record
@@ -501,11 +505,10 @@ class _Init:
         # Blocks until `start` opens the fifo for reading.
         writer = os.open(f"/proc/self/fd/{self.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(writer, b"0")
-        os.close(writer)
         os.close(self.fifo_fd)
         creating["status"] = "created"  # what runc says: the user's program is not running yet
         hooks.run_hooks(self.spec, "startContainer", creating)
-        _exec(self.setup, executable, preserve_fds)
+        _exec(self.setup, executable, preserve_fds, keep=writer)  # execve closes the writer
 
 
 class _Exec:
@@ -611,9 +614,14 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _exec(setup: ProcessSetup, executable: str, preserve_fds: int) -> None:
+def _exec(setup: ProcessSetup, executable: str, preserve_fds: int, keep: int = -1) -> None:
+    """Become the user's program; `keep` (close-on-exec) stays open until the execve."""
     setup.finalize()
-    os.closerange(3 + preserve_fds, 1 << 16)
+    low = 3 + preserve_fds
+    if keep >= low:
+        os.closerange(low, keep)
+        low = keep + 1
+    os.closerange(low, 1 << 16)
     setup.exec(executable)
 
 
