@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -227,6 +228,65 @@ def bundle(
 # -- runtimes -----------------------------------------------------------------------------
 
 
+class OrphanReaper:
+    """While the runtime tests run, this process is the subreaper of the containers they
+    start, and a thread reaps the containers' processes as soon as they die.
+
+    Why: a container process outlives the runtime command that made it (create, run -d,
+    exec -d) and goes to the nearest subreaper, else to pid 1. Some hosts' pid 1 reaps
+    lazily (seconds), and a pid namespace's init cannot finish dying, nor `delete` return,
+    before the namespace's other processes are reaped. Only processes of a pid namespace below
+    ours (more than one NSpid) are reaped here: the subprocess module reaps its own children.
+    """
+
+    _PR_SET_CHILD_SUBREAPER = 36
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self._prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        self._thread: threading.Thread | None = None
+
+    def enable(self) -> None:
+        self._prctl(self._PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="orphan-reaper", daemon=True)
+            self._thread.start()
+
+    def disable(self) -> None:
+        # Orphans made from now on go to pid 1 again; those we hold are still reaped.
+        self._prctl(self._PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                time.sleep(0.02)
+                continue
+            if found is not None and _in_a_nested_pid_namespace(found.si_pid):
+                try:
+                    os.waitpid(found.si_pid, 0)
+                except ChildProcessError:
+                    pass
+            else:
+                time.sleep(0.005)  # someone else's child: its owner reaps it
+
+
+def _in_a_nested_pid_namespace(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) > 2
+    except OSError:
+        pass
+    return False
+
+
+_reaper = OrphanReaper()
+
+
 class RuntimeCLI:
     """One runtime's command line with its own --root."""
 
@@ -347,11 +407,13 @@ def runtimes(tmp_path: Path, cgroups: CgroupTracker, bundle: BundleFactory) -> I
         RuntimeCLI("runc", _runc_binary(), tmp_path / "runc-root"),
         RuntimeCLI("dockyard", str(DOCKYARD_RUNTIME), tmp_path / "dockyard-root"),
     )
+    _reaper.enable()
     try:
         yield both
     finally:
         for runtime in both.all:
             runtime.delete_all()
+        _reaper.disable()
 
 
 @pytest.fixture(params=["runc", "dockyard"])

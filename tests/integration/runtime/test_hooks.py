@@ -51,6 +51,7 @@ def _log(made, container_id: str, init_pid: int = 0) -> list[tuple[str, dict]]:
     entries = []
     for line in path.read_text().splitlines():
         kind, _, text = line.partition(" ")
+        assert text, f"{kind} hook read no state: {path.read_text()}"
         state = json.loads(text)
         assert state.pop("id") == container_id
         assert state.pop("bundle") == str(made.path)
