@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dockyard.storage.archive import write_diff
+from dockyard.storage.archive import apply_tar, write_diff
 from dockyard.storage.content import ContentStore
 from dockyard.storage.layers import LayerStore
 
@@ -66,6 +66,27 @@ def compare(
     return times
 
 
+def small_files(
+    work: Path, count: int, runs: int, fresh: Callable[[], None], out: Path
+) -> tuple[str, list[float], list[float]]:
+    """Not asked for, but telling: a layer of many tiny files measures per-entry cost."""
+    tree = work / "small"
+    for i in range(count):
+        directory = tree / f"d{i // 100:04d}"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"f{i}").write_bytes(b"#!/bin/sh\n" * 50)
+    blob = work / "small.tar.gz"
+    sh("tar", "-czf", str(blob), "-C", str(tree), ".")
+    shutil.rmtree(tree)
+
+    def ours() -> None:
+        with open(blob, "rb") as f:
+            apply_tar(f, out)
+
+    ours_s, tar_s = compare(ours, lambda: sh("tar", "-xzf", str(blob), "-C", str(out)), fresh, runs)
+    return f"unpack {count} tiny files", ours_s, tar_s
+
+
 def sh(*args: str) -> None:
     subprocess.run(args, check=True)
 
@@ -75,6 +96,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--small-files", type=int, default=10000, help="files of the extra row")
     parser.add_argument("--dir", default="/var/tmp", help="where to work (same fs for both)")
     args = parser.parse_args()
     rng = random.Random(42)
@@ -127,6 +149,7 @@ def run(work: Path, args: argparse.Namespace, rng: random.Random) -> None:
             lambda d=durable: dockyard_unpack(d), lambda d=durable: gnu_unpack(d), fresh, args.runs
         )
         results.append((label, ours, tar))
+    results.append(small_files(work, args.small_files, args.runs, fresh, out))
 
     upper = work / "upper"  # the same 200 MB, as one container's changes
     upper.mkdir()

@@ -7,10 +7,13 @@ Changes to the agreed API (for the image and engine code):
 - ContentStore: also `size(digest)` and `clean_ingest()`. `ingest` with an `expected`
   digest that is already stored returns at once without reading the stream. `delete` of
   an absent blob raises NotFound.
-- archive: `Limits` gains `max_header_size` (PAX/long-name records). `LayerDigests` is
-  (diff_id, digest, size) with size and digest of the blob as written. `write_entries`
-  is the writer behind write_diff for other entry sources. apply_tar also reads xz and
-  bzip2, as Docker does.
+- archive: `Limits` (frozen) gains `max_header_size` (PAX/long-name records).
+  `LayerDigests` is (diff_id, digest, size) with size and digest of the blob as written.
+  `write_entries` is the writer behind write_diff for other entry sources. apply_tar also
+  reads xz and bzip2, as Docker does, and takes a keyword `use_openat2` (tests only).
+  `AppliedLayer.size` is the bytes of regular file content unpacked. write_diff and
+  write_tree emit whole-second mtimes, no user/group names, sorted entries; gzip output
+  is isal level 1 (fast; about 5% larger than gzip -6).
 - LayerStore(root, content, limits=DEFAULT_LIMITS, durable=True): `unpack(blob_digest,
   parent, expected_diff_id=None)`; `add_tar(stream, parent, expected_diff_id=None)`.
   Also `lower_dirs(chain_id)`, `lower_links(chain_id)`, `clean()`, `forget_blob(digest)`.

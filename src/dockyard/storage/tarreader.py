@@ -100,20 +100,13 @@ class TarReader:
         """Unread buffered bytes, refilling when there are none; 0 at the end of the stream."""
         return len(self._buf) - self._pos or self._fill(1)
 
-    def read_data(self, n: int = CHUNK) -> memoryview:
-        """Up to `n` bytes of the current entry's content (a view valid until the next
-        call); empty at its end."""
+    def read_data(self, n: int = CHUNK) -> bytes:
+        """The next min(n, bytes left) bytes of the current entry's content; b"" at its end."""
         n = min(n, self._data_left)
-        if n == 0:
-            return memoryview(b"")
-        n = min(n, self._available())
-        if n == 0:
-            raise UnsafeArchive("archive is truncated")
-        view = memoryview(self._buf)[self._pos : self._pos + n]
-        self._pos += n
+        data = self._take_exact(n)
         self._data_left -= n
         self._left -= n
-        return view
+        return data
 
     def _skip(self) -> None:
         while self._left:
