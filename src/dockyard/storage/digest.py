@@ -1,4 +1,4 @@
-"""sha256 digests: validation and streaming hashing."""
+"""sha256 digests: validation and hashing on the way to a stream."""
 
 from __future__ import annotations
 
@@ -37,25 +37,6 @@ class HashingWriter:
 
     def flush(self) -> None:
         self._out.flush()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
-
-
-class HashingReader:
-    """Counts and hashes what is read from `source`."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._source.read(n)
-        self._hash.update(data)
-        self.size += len(data)
-        return data
 
     @property
     def digest(self) -> str:
