@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from dockyard.runtime import state
 from dockyard.runtime.argv import Command, Flag, parse
+from dockyard.runtime.cgroups import CgroupError
 from dockyard.runtime.container import CreateOptions, Runtime, wait_for
 from dockyard.runtime.errors import OCIError
 from dockyard.runtime.spec import OCI_VERSION
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = Runtime(args.root)
     try:
         return _dispatch(runtime, args)
-    except (OCIError, OSError) as error:
+    except (OCIError, OSError, CgroupError) as error:
         if args.verb == "exec":
             # As runc: 255, which the process's own exit status cannot be mistaken for.
             _report(args, f"exec failed: {error}")

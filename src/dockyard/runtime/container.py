@@ -253,11 +253,16 @@ class Runtime:
         group = cgroups.Cgroup(record.cgroup_path)
         if status in ("running", "paused") and not force:
             raise OCIError(f"cannot delete container {container_id} that is not stopped: {status}")
-        if status != "stopped":
-            for pid in group.pids() if group.exists() else [record.pid]:
+        # Everything in the cgroup dies with the container, even once the init has stopped:
+        # without a pid namespace its children outlive it (runc kills them too).
+        if group.exists():
+            for pid in group.pids():
                 _signal(pid, signal.SIGKILL)
-            if status == "paused":
+            if group.is_frozen():
                 group.thaw()
+        elif status != "stopped":  # never signal a stopped container's pid: it may be reused
+            _signal(record.pid, signal.SIGKILL)
+        if status != "stopped":
             _kill_and_wait(record.pid)
         _wait_empty(group)
         group.destroy()
