@@ -235,8 +235,8 @@ class OrphanReaper:
     Why: a container process outlives the runtime command that made it (create, run -d,
     exec -d) and goes to the nearest subreaper, else to pid 1. Some hosts' pid 1 reaps
     lazily (seconds), and a pid namespace's init cannot finish dying, nor `delete` return,
-    before the namespace's other processes are reaped. Only processes of a pid namespace below
-    ours (more than one NSpid) are reaped here: the subprocess module reaps its own children.
+    before the namespace's other processes are reaped. Only containers' processes are reaped
+    here (see `_of_a_container`): the subprocess module reaps its own children.
     """
 
     _PR_SET_CHILD_SUBREAPER = 36
@@ -258,30 +258,51 @@ class OrphanReaper:
         self._prctl(self._PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
     def _run(self) -> None:
+        me = str(os.getpid())
         while True:
             try:
-                found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+                os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)  # until a child is a zombie
             except ChildProcessError:
                 time.sleep(0.02)
                 continue
-            if found is not None and _in_a_nested_pid_namespace(found.si_pid):
-                try:
-                    os.waitpid(found.si_pid, 0)
-                except ChildProcessError:
-                    pass
-            else:
+            reaped = False
+            for pid in _zombie_children(me):
+                if _of_a_container(pid):
+                    try:
+                        os.waitpid(pid, os.WNOHANG)
+                        reaped = True
+                    except ChildProcessError:
+                        pass
+            if not reaped:
                 time.sleep(0.005)  # someone else's child: its owner reaps it
 
 
-def _in_a_nested_pid_namespace(pid: int) -> bool:
+def _zombie_children(parent: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and fields[1] == parent:
+            found.append(int(name))
+    return found
+
+
+def _of_a_container(pid: int) -> bool:
+    """In a pid namespace below ours (more than one NSpid) or in a test cgroup: a container's
+    process, never one the subprocess module started."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return len(line.split()) > 2
+            nspid = next((line for line in f if line.startswith("NSpid:")), "")
+        with open(f"/proc/{pid}/cgroup") as f:
+            in_test_cgroup = f"{CGROUP_PARENT}/" in f.read()
     except OSError:
-        pass
-    return False
+        return False
+    return len(nspid.split()) > 2 or in_test_cgroup
 
 
 _reaper = OrphanReaper()

@@ -104,3 +104,21 @@ def test_a_failed_create_leaves_nothing(runtimes, bundle, cgroups, breakage):
         statuses[runtime.name] = result.returncode
         assert_nothing_left(runtime, cgroups, "c", made)
     assert statuses == {"runc": 1, "dockyard": 1}
+
+
+def test_delete_kills_what_outlived_the_init(runtime, bundle, cgroups):
+    """Without a pid namespace the init's children survive it; delete must not leave them."""
+
+    def host_pid_namespace(spec):
+        spec["linux"]["namespaces"] = [
+            ns for ns in spec["linux"]["namespaces"] if ns["type"] != "pid"
+        ]
+
+    made = bundle(["sh", "-c", "sleep 600 & echo $! > /tmp/child; exit 0"], edit=host_pid_namespace)
+    runtime.ok("create", "--bundle", made.path, "c")
+    runtime.ok("start", "c")
+    runtime.wait_status("c", "stopped")
+    child = int((made.rootfs / "tmp" / "child").read_text())
+    assert set(_processes_in(cgroups, made.cgroup)) == {str(child)}  # in every hierarchy
+    runtime.ok("delete", "c", timeout=5)
+    assert_nothing_left(runtime, cgroups, "c", made, [child])
