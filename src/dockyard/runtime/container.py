@@ -505,6 +505,8 @@ class _Init:
             rootfs.readonly_root()
         self.setup.default_home()
         executable = self.setup.resolve_executable()
+        # Before "ready", so a limit the host refuses fails create (as in runc), not start.
+        self.setup.set_rlimits()
         channel.send("ready")
         channel.close()
         # Blocks until `start` opens the fifo for reading.
@@ -566,6 +568,8 @@ class _Exec:
         os.chdir(self.setup.cwd)
         self.setup.default_home()
         executable = self.setup.resolve_executable()
+        # Before "ready", so a limit the host refuses fails create (as in runc), not start.
+        self.setup.set_rlimits()
         channel.send("ready")
         channel.close()
         _exec(self.setup, executable, preserve_fds)

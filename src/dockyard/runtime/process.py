@@ -112,8 +112,8 @@ class ProcessSetup:
                 ) from None
 
     def finalize(self) -> None:
-        """Become the configured user with the configured privileges (in this order)."""
-        self.set_rlimits()
+        """Become the configured user with the configured privileges (in this order).
+        The rlimits are already set (`set_rlimits`, before the process reports ready)."""
         if self.seccomp is not None and not self.no_new_privileges:
             # Without no_new_privs the filter needs CAP_SYS_ADMIN: load it while we have it.
             self.seccomp.load()
