@@ -42,11 +42,14 @@ class Command:
         self.aliases = aliases
 
 
+def _defaults(flags: list[Flag], out: SimpleNamespace) -> None:
+    for flag in flags:
+        setattr(out, flag.dest, list(flag.default) if flag.kind.endswith("list") else flag.default)
+
+
 def _take_flags(argv: list[str], flags: list[Flag], out: SimpleNamespace) -> list[str]:
     """Parse leading flags into `out`; returns the arguments left (from the first positional)."""
     by_name = {name: flag for flag in flags for name in flag.names}
-    for flag in flags:
-        setattr(out, flag.dest, list(flag.default) if flag.kind.endswith("list") else flag.default)
     index = 0
     while index < len(argv) and argv[index].startswith("-") and argv[index] != "-":
         word = argv[index]
@@ -81,8 +84,22 @@ def _take_flags(argv: list[str], flags: list[Flag], out: SimpleNamespace) -> lis
     return argv[index:]
 
 
+def _interspersed(argv: list[str], flags: list[Flag], out: SimpleNamespace) -> list[str]:
+    """The positionals of `argv`, its flags parsed wherever they are: runc's CLI library
+    moves flags after the arguments to the front ("create ID --bundle DIR"). Not for exec,
+    whose command's own flags follow the id."""
+    positionals: list[str] = []
+    while argv:
+        if argv[0] == "--":
+            return positionals + argv[1:]
+        positionals.append(argv[0])
+        argv = _take_flags(argv[1:], flags, out)
+    return positionals
+
+
 def parse(argv: list[str], global_flags: list[Flag], commands: list[Command]) -> SimpleNamespace:
     out = SimpleNamespace()
+    _defaults(global_flags, out)
     rest = _take_flags(argv, global_flags, out)
     if getattr(out, "help", False) or getattr(out, "version", False):
         return out
@@ -93,7 +110,10 @@ def parse(argv: list[str], global_flags: list[Flag], commands: list[Command]) ->
     if command is None:
         raise OCIError(f"unknown command {rest[0]!r}")
     out.verb = command.name
+    _defaults(command.flags, out)
     rest = _take_flags(rest[1:], command.flags, out)
+    if command.rest is None:
+        rest = _interspersed(rest, command.flags, out)
     for name in command.positionals:
         if not rest:
             raise OCIError(f'"{command.name}" requires a {name} argument')
