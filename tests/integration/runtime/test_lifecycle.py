@@ -7,6 +7,7 @@ shows the assertion is runc's behaviour; tests taking `runtimes` compare the two
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -292,3 +293,41 @@ def test_update_resources(runtime, bundle, tmp_path):
     assert runtime.ok("exec", container_id, "cat", "/sys/fs/cgroup/pids/pids.max") == "7\n"
     runtime.ok("update", "--pids-limit", "9", container_id)
     assert runtime.ok("exec", container_id, "cat", "/sys/fs/cgroup/pids/pids.max") == "9\n"
+
+
+def test_preserve_fds(runtime, bundle):
+    """--preserve-fds N hands fds 3..3+N-1 of the runtime to the container's process."""
+    made = bundle(["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"])
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"through fd 3\n")
+    os.close(write_end)
+    try:
+        result = subprocess.run(
+            runtime.command("run", "--preserve-fds", "1", "--bundle", made.path, "c"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            pass_fds=[3],
+            preexec_fn=lambda: os.dup2(read_end, 3),
+            timeout=30,
+        )
+    finally:
+        os.close(read_end)
+    assert result.returncode == 0, result
+    # 0-2, the preserved 3, and the fd ls opens on /proc/self/fd.
+    assert result.stdout.decode() == "through fd 3\n0 1 2 3 4 "
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["create", "c", "--bundle", "{bundle}"],
+        ["create", "--pid-file", "{pid}", "c", "--bundle", "{bundle}"],
+    ],
+)
+def test_flags_after_the_id(runtime, bundle, tmp_path, argv):
+    """runc (urfave/cli) accepts flags after the container id, except for exec's command."""
+    made = bundle(SLEEPER)
+    runtime.ok(*(a.format(bundle=made.path, pid=tmp_path / "pid") for a in argv))
+    assert runtime.status("c") == "created"
+    runtime.ok("delete", "c", "--force")
+    assert runtime("state", "c").returncode == 1
