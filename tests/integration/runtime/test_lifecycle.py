@@ -146,6 +146,14 @@ def test_delete_refuses_a_running_container(runtime, bundle):
     assert not _alive(pid)
 
 
+def test_kill_a_created_container(runtime, bundle):
+    made = bundle(SLEEPER)
+    runtime.ok("create", "--bundle", made.path, "c")
+    runtime.ok("kill", "c", "KILL")
+    runtime.wait_status("c", "stopped")
+    assert runtime("start", "c").returncode == 1
+
+
 def test_delete_of_a_created_container_needs_no_force(runtime, bundle):
     made = bundle(SLEEPER)
     runtime.ok("create", "--bundle", made.path, "c")

@@ -197,12 +197,14 @@ def test_seccomp_denied_syscall(runtimes, bundle, action, expected):
     assert runs["dockyard"].stdout.splitlines() == expected
 
 
-def test_user_namespace(runtimes, bundle):
+@pytest.mark.parametrize("readonly", [False, True])
+def test_user_namespace(runtimes, bundle, readonly):
     def userns(spec):
         linux = spec["linux"]
         linux["namespaces"].append({"type": "user"})
         linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
         linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        spec["root"]["readonly"] = readonly
 
     script = "cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u %g' /bin/busybox; " + REPORT
     made = bundle(["sh", "-c", script], edit=userns)
