@@ -81,7 +81,7 @@ def _cgroup_dirs(path: str) -> list[Path]:
     return dirs
 
 
-def cgroup_leftovers(path: str) -> list[Path]:
+def _cgroup_leftovers(path: str) -> list[Path]:
     """Directories of cgroup `path` that still exist in any hierarchy."""
     return [d for d in _cgroup_dirs(path) if d.exists()]
 
@@ -99,11 +99,12 @@ class CgroupTracker:
 
     @staticmethod
     def leftovers(path: str) -> list[Path]:
-        return cgroup_leftovers(path)
+        """Directories of cgroup `path` that still exist in any hierarchy."""
+        return _cgroup_leftovers(path)
 
     def cleanup(self) -> None:
         for path in self.paths:
-            for directory in cgroup_leftovers(path):
+            for directory in _cgroup_leftovers(path):
                 _remove_cgroup_tree(directory)
         for directory in _cgroup_dirs(CGROUP_PARENT):
             try:
@@ -229,8 +230,8 @@ def bundle(
 
 
 class OrphanReaper:
-    """While the runtime tests run, this process is the subreaper of the containers they
-    start, and a thread reaps the containers' processes as soon as they die.
+    """While a runtime test runs, this process is the subreaper of the containers it starts,
+    and a thread reaps the containers' processes as soon as they die.
 
     Why: a container process outlives the runtime command that made it (create, run -d,
     exec -d) and goes to the nearest subreaper, else to pid 1. Some hosts' pid 1 reaps
@@ -245,36 +246,40 @@ class OrphanReaper:
         import ctypes
 
         self._prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def enable(self) -> None:
+    def __enter__(self) -> OrphanReaper:
         self._prctl(self._PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="orphan-reaper", daemon=True)
-            self._thread.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="orphan-reaper", daemon=True)
+        self._thread.start()
+        return self
 
-    def disable(self) -> None:
-        # Orphans made from now on go to pid 1 again; those we hold are still reaped.
+    def __exit__(self, *_exc: object) -> None:
         self._prctl(self._PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._reap()  # what died while we stopped
 
     def _run(self) -> None:
-        me = str(os.getpid())
-        while True:
-            try:
-                os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)  # until a child is a zombie
-            except ChildProcessError:
-                time.sleep(0.02)
-                continue
-            reaped = False
-            for pid in _zombie_children(me):
-                if _of_a_container(pid):
-                    try:
-                        os.waitpid(pid, os.WNOHANG)
-                        reaped = True
-                    except ChildProcessError:
-                        pass
-            if not reaped:
-                time.sleep(0.005)  # someone else's child: its owner reaps it
+        while not self._stop.wait(0.005):
+            self._reap()
+
+    def _reap(self) -> None:
+        try:
+            # Cheap: is any child a zombie? (WNOWAIT leaves it for whoever owns it.)
+            if os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+                return
+        except ChildProcessError:
+            return
+        for pid in _zombie_children(str(os.getpid())):
+            if _of_a_container(pid):
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
 
 
 def _zombie_children(parent: str) -> list[int]:
@@ -303,9 +308,6 @@ def _of_a_container(pid: int) -> bool:
     except OSError:
         return False
     return len(nspid.split()) > 2 or in_test_cgroup
-
-
-_reaper = OrphanReaper()
 
 
 class RuntimeCLI:
@@ -428,13 +430,12 @@ def runtimes(tmp_path: Path, cgroups: CgroupTracker, bundle: BundleFactory) -> I
         RuntimeCLI("runc", _runc_binary(), tmp_path / "runc-root"),
         RuntimeCLI("dockyard", str(DOCKYARD_RUNTIME), tmp_path / "dockyard-root"),
     )
-    _reaper.enable()
-    try:
-        yield both
-    finally:
-        for runtime in both.all:
-            runtime.delete_all()
-        _reaper.disable()
+    with OrphanReaper():
+        try:
+            yield both
+        finally:
+            for runtime in both.all:
+                runtime.delete_all()
 
 
 @pytest.fixture(params=["runc", "dockyard"])
