@@ -7,7 +7,6 @@ cgroup path names, mount ids, anonymous device numbers and peer-group numbers.
 
 from __future__ import annotations
 
-import copy
 import socket
 import time
 from collections.abc import Callable
@@ -105,12 +104,6 @@ def normalize_report(stdout: str, container_id: str, cgroup: str) -> dict[str, l
     if "mountinfo" in found:
         normalized["mountinfo"] = normalize_mountinfo(found["mountinfo"], replacements)
     return normalized
-
-
-def edited(spec: dict, change: Callable[[dict], None]) -> dict:
-    out = copy.deepcopy(spec)
-    change(out)
-    return out
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:

@@ -33,11 +33,10 @@ def _accept_readonly_cgroup_tmpfs(report: dict[str, list[str]]) -> None:
             report["mountinfo"][index] = left.replace(" ro,", " rw,") + " - " + right
 
 
-def compare(runs, readonly_cgroupfs: bool = True) -> dict[str, list[str]]:
+def compare(runs) -> dict[str, list[str]]:
     """Assert both runs exited alike and printed the same; returns the (normalised) report."""
     reports = {name: normalize_report(run.stdout, run.id, run.cgroup) for name, run in runs.items()}
-    if readonly_cgroupfs:
-        _accept_readonly_cgroup_tmpfs(reports["dockyard"])
+    _accept_readonly_cgroup_tmpfs(reports["dockyard"])
     assert runs["dockyard"].returncode == runs["runc"].returncode, runs
     assert reports["dockyard"].keys() == reports["runc"].keys()
     for name, theirs in reports["runc"].items():
