@@ -339,3 +339,35 @@ def test_flags_after_the_id(runtime, bundle, tmp_path, argv):
     assert runtime.status("c") == "created"
     runtime.ok("delete", "c", "--force")
     assert runtime("state", "c").returncode == 1
+
+
+def test_run_forwards_signals_to_the_container(runtime, bundle):
+    made = bundle(TRAPPER)
+    process = subprocess.Popen(
+        runtime.command("run", "--bundle", made.path, "c"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until((made.rootfs / "tmp" / "ready").exists, what="the trap")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0  # the trap's "exit 0"
+    finally:
+        process.kill()
+        process.wait()
+    assert (made.rootfs / "tmp" / "got").read_text() == "term\n"
+
+
+def test_errors_go_to_the_json_log(runtime, tmp_path):
+    """containerd runs runc with --log FILE --log-format json and reads errors from there."""
+    log = tmp_path / "log.json"
+    global_flags = ["--root", str(runtime.root), "--log", str(log), "--log-format", "json"]
+    result = subprocess.run(
+        [runtime.binary, *global_flags, "state", "nosuch"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    errors = [entry for entry in entries if entry["level"] == "error"]
+    assert len(errors) == 1
+    assert "does not exist" in errors[0]["msg"]
+    assert errors[0]["time"]
