@@ -20,7 +20,8 @@ from dockyard.shim.monitor import Monitor, socket_path
 def main() -> None:
     directory = os.path.abspath(sys.argv[1])
     ready = os.dup(1)
-    os.setsid()
+    if os.getsid(0) != os.getpid():
+        os.setsid()
     if os.fork():
         os._exit(0)  # the launcher reaps this one at once; the monitor is re-parented
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -52,4 +52,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX layer_holds_chain ON layer_holds(chain_id);
     """,
+    # 2: containers, as Docker's inspect document (the engine owns its shape), and exec
+    # sessions are in memory only, as in Docker.
+    """
+    CREATE TABLE containers (
+        id      TEXT PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,   -- without the leading slash
+        created REAL NOT NULL,          -- unix time, for listing order
+        data    TEXT NOT NULL           -- JSON: Docker's container inspect shape
+    );
+    """,
 ]

@@ -1,0 +1,1 @@
+"""The `dockyard` command: Docker's commands, flags, output and exit codes."""
