@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # image tests use as an independent reader and writer of image archives, and libc6-dev,
 # for the static C probe the runtime tests compile (gcc only recommends it).
 APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev libseccomp2 runc busybox-static \
-	iproute2 nftables debootstrap procps util-linux skopeo
+	iproute2 nftables debootstrap procps util-linux skopeo tini
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench clean
