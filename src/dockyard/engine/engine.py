@@ -8,6 +8,7 @@ import platform
 import sys
 import time
 
+from dockyard.engine import health
 from dockyard.engine.config import DaemonConfig
 from dockyard.engine.containers import ContainerStore
 from dockyard.engine.errors import EngineError, InvalidArgument
@@ -15,6 +16,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.lifecycle import Lifecycle
 from dockyard.engine.mounts import Mounts
 from dockyard.engine.ocispec import capabilities_for, resources, security_options
+from dockyard.engine.shimclient import ShimLauncher
 from dockyard.image.store import ImageStore
 from dockyard.storage.content import ContentStore
 from dockyard.storage.layers import LayerStore
@@ -45,6 +47,9 @@ class Engine:
         self.events = EventBus()
         self.mounts = Mounts()
         self.lifecycle = Lifecycle(self)
+        self.shims = ShimLauncher(
+            str(config.exec_root / "shim-zygote.sock"), str(config.exec_root / "shim-zygote.log")
+        )
         self.execs: dict = {}  # exec ID -> session (dockyard.engine.execs)
 
     @property
@@ -56,6 +61,7 @@ class Engine:
 
     async def stop(self) -> None:
         await self.lifecycle.shutdown(self.config.live_restore)
+        self.shims.stop()
         self.db.close()
 
     # -- checks and helpers used by the state machines --------------------------------------
@@ -68,6 +74,7 @@ class Engine:
         security_options(host_config)
         self.config.runtime_path(host_config.get("Runtime"))
         self.mounts.requested(record)
+        health.validate(record["Config"])
         for key in ("NetworkMode", "PidMode", "IpcMode", "UTSMode"):
             mode = host_config.get(key) or ""
             if mode.startswith("container:"):
@@ -82,8 +89,8 @@ class Engine:
                 return candidate
         raise EngineError("no init binary: install Debian's tini (make install does)")
 
-    async def runtime_command(self, record: dict, verb: str, *args: str) -> None:
-        """pause, resume, update: through the runtime's command line, runc's contract."""
+    def runtime_argv(self, record: dict, *args: str) -> list[str]:
+        """The container's runtime command line (runc's contract) with its state root."""
         runtime = self.config.runtime_path(record["HostConfig"].get("Runtime"))
         root = self.config.runtime_root / os.path.basename(runtime)
         command = (
@@ -91,13 +98,12 @@ class Engine:
             if runtime == "dockyard-runtime"
             else [runtime]
         )
+        return [*command, "--root", str(root), *args]
+
+    async def runtime_command(self, record: dict, verb: str, *args: str) -> None:
+        """pause, resume, update: through the runtime's command line."""
         process = await asyncio.create_subprocess_exec(
-            *command,
-            "--root",
-            str(root),
-            verb,
-            *args,
-            record["Id"],
+            *self.runtime_argv(record, verb, *args, record["Id"]),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

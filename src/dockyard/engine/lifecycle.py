@@ -26,6 +26,7 @@ from dockyard.engine.errors import (
     NotFound,
     NotModified,
 )
+from dockyard.engine.health import Health
 from dockyard.engine.ocispec import SpecContext, build_spec
 from dockyard.engine.timefmt import parse_rfc3339
 from dockyard.engine.users import resolve as resolve_user
@@ -77,6 +78,7 @@ class Lifecycle:
         self.engine = engine
         self.store: records.ContainerStore = engine.containers
         self.live: dict[str, Live] = {}
+        self.health = Health(engine, self._publish)
 
     def _live(self, container_id: str) -> Live:
         if container_id not in self.live:
@@ -198,9 +200,11 @@ class Lifecycle:
             StartedAt=answer.get("started_at") or records.now_rfc3339(),
             FinishedAt=records.ZERO_TIME,
         )
+        self.health.reset(record)
         self.store.save(record)
         self._publish(record, "start")
         live.monitor = asyncio.create_task(self._monitor(container_id, str(directory)))
+        self.health.watch(container_id)
 
     async def _let_attachers_in(self, live: Live) -> None:
         """Attach requests made before start get their stream before the program runs."""
@@ -278,7 +282,7 @@ class Lifecycle:
             "cgroup_path": spec["linux"]["cgroupsPath"],
             "console_size": host_config.get("ConsoleSize") or [0, 0],
         }
-        return await shimclient.launch(str(directory), shim_config)
+        return await self.engine.shims.launch(str(directory), shim_config)
 
     def _namespaces(self, record: dict) -> tuple[dict[str, str], set[str], str | None]:
         """(namespaces to join by path, namespaces shared with the host, /dev/shm to bind)."""
@@ -353,6 +357,7 @@ class Lifecycle:
             OOMKilled=bool(exit_info.get("oom_killed")),
             FinishedAt=exit_info.get("finished_at") or records.now_rfc3339(),
         )
+        self.health.stop(record)
         await self._unmount(record)
         self.engine.network_teardown(record)
         restart = self._should_restart(record, live)
@@ -624,6 +629,7 @@ class Lifecycle:
             if answer and answer.get("status") == "running":
                 live.running.set()
                 live.monitor = asyncio.create_task(self._monitor(record["Id"], str(directory)))
+                self.health.watch(record["Id"])
                 continue
             exit_info = (
                 (answer or {}).get("exit")
@@ -636,6 +642,7 @@ class Lifecycle:
 
     async def shutdown(self, live_restore: bool) -> None:
         """Daemon stop: leave containers running (live restore) or stop them as dockerd does."""
+        self.health.cancel_all()
         for task in [live.monitor for live in self.live.values() if live.monitor]:
             task.cancel()
         for live in self.live.values():
