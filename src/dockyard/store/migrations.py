@@ -62,4 +62,14 @@ MIGRATIONS: list[str] = [
         data    TEXT NOT NULL           -- JSON: Docker's container inspect shape
     );
     """,
+    # 3: volumes of the local driver; which containers use one is read from their Mounts.
+    """
+    CREATE TABLE volumes (
+        name    TEXT PRIMARY KEY,
+        driver  TEXT NOT NULL,
+        created TEXT NOT NULL,   -- RFC 3339, as CreatedAt shows it
+        labels  TEXT NOT NULL,   -- JSON object, or null
+        options TEXT NOT NULL    -- JSON object of driver options, or null
+    );
+    """,
 ]
