@@ -23,14 +23,25 @@ PATH_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 _SUITE = re.compile(r"[a-z][a-z0-9-]*")
 
 
+Maker = Callable[[ImageStore, Path], Image]
+
+
 def bootstrap(store: ImageStore, what: str, scratch: Path, *, mirror: str | None = None) -> Image:
     """`busybox` -> busybox:latest; `debian` or `debian:<suite>` -> debian:<suite> (bookworm
     by default), from `mirror` or the host's apt mirror."""
+    return bootstrapper(what, mirror=mirror)(store, scratch)
+
+
+def bootstrapper(what: str, *, mirror: str | None = None) -> Maker:
+    """The function making the image `what` names, refusing a bad name at once."""
     name, _, suite = what.partition(":")
     if name == "busybox" and not suite:
-        return bootstrap_busybox(store, scratch)
+        return bootstrap_busybox
     if name == "debian":
-        return bootstrap_debian(store, scratch, suite or "bookworm", mirror=mirror)
+        suite = suite or "bookworm"
+        if not _SUITE.fullmatch(suite):
+            raise InvalidArgument(f"invalid Debian suite {suite!r}")
+        return lambda store, scratch: bootstrap_debian(store, scratch, suite, mirror=mirror)
     raise InvalidArgument(f"cannot bootstrap {what!r}: expected busybox or debian:<suite>")
 
 
