@@ -90,7 +90,7 @@ class Routes:
 
 
 def create_app(engine: Engine) -> web.Application:
-    from dockyard.api import containers, system
+    from dockyard.api import containers, images, system
 
     # JSON bodies are small; archives and build contexts are read as streams, not bounded here.
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024 * 1024)
@@ -99,4 +99,5 @@ def create_app(engine: Engine) -> web.Application:
     routes = Routes(app)
     system.register(routes)
     containers.register(routes)
+    images.register(routes)
     return app
