@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 import uuid
 
 import docker
@@ -78,7 +79,24 @@ def test_images_inspect_and_history_shapes(daemon):
     assert b"No such image: nosuchimage:1" in missing.stderr
 
 
+def _image_events(daemon, since: float) -> list[tuple[str, str]]:
+    until = f"{time.time() + 0.5:.3f}"
+    result = daemon.docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    )
+    return [tuple(line.split(" ", 1)) for line in result.stdout.decode().splitlines()]
+
+
 def test_tag_untag_and_delete(daemon):
+    start = time.time()
     image_id = _import(daemon, name="names-a:1")
     try:
         assert daemon.docker("tag", "names-a:1", "names-b").returncode == 0
@@ -99,8 +117,31 @@ def test_tag_untag_and_delete(daemon):
         assert lines[0] == "Untagged: names-a:1"
         assert f"Deleted: {image_id}" in lines
         assert daemon.docker("image", "inspect", image_id).returncode == 1
+        assert _image_events(daemon, start) == [
+            ("tag", "names-a:1"),
+            ("import", image_id),
+            ("tag", "names-b:latest"),
+            ("tag", "localhost:5000/x/names-c:v2"),
+            ("untag", image_id),
+            ("untag", image_id),
+            ("untag", image_id),
+            ("delete", image_id),
+        ]
     finally:
         _rmi(daemon, image_id)
+
+
+def test_bootstrap_streams_progress_then_the_id(fresh_daemon):
+    api = fresh_daemon.client().api
+    response = api._post(api._url("/images/bootstrap"), params={"name": "busybox"}, stream=True)
+    assert response.status_code == 200
+    lines = list(api._stream_helper(response, decode=True))
+    assert lines[0] == {"status": "Bootstrapping busybox"}
+    image_id = lines[-1]["aux"]["ID"]
+    assert api.inspect_image("busybox:latest")["Id"] == image_id
+    bad = api._post(api._url("/images/bootstrap"), params={"name": "alpine"})
+    assert bad.status_code == 400
+    assert "expected busybox or debian:<suite>" in bad.json()["message"]
 
 
 def test_rmi_conflicts_with_a_container(daemon):
