@@ -16,6 +16,7 @@ from dockyard.engine.events import EventBus
 from dockyard.engine.lifecycle import Lifecycle
 from dockyard.engine.mounts import Mounts
 from dockyard.engine.ocispec import capabilities_for, resources, security_options
+from dockyard.engine.shimclient import ShimLauncher
 from dockyard.image.store import ImageStore
 from dockyard.storage.content import ContentStore
 from dockyard.storage.layers import LayerStore
@@ -46,6 +47,9 @@ class Engine:
         self.events = EventBus()
         self.mounts = Mounts()
         self.lifecycle = Lifecycle(self)
+        self.shims = ShimLauncher(
+            str(config.exec_root / "shim-zygote.sock"), str(config.exec_root / "shim-zygote.log")
+        )
         self.execs: dict = {}  # exec ID -> session (dockyard.engine.execs)
 
     @property
@@ -57,6 +61,7 @@ class Engine:
 
     async def stop(self) -> None:
         await self.lifecycle.shutdown(self.config.live_restore)
+        self.shims.stop()
         self.db.close()
 
     # -- checks and helpers used by the state machines --------------------------------------

@@ -282,7 +282,7 @@ class Lifecycle:
             "cgroup_path": spec["linux"]["cgroupsPath"],
             "console_size": host_config.get("ConsoleSize") or [0, 0],
         }
-        return await shimclient.launch(str(directory), shim_config)
+        return await self.engine.shims.launch(str(directory), shim_config)
 
     def _namespaces(self, record: dict) -> tuple[dict[str, str], set[str], str | None]:
         """(namespaces to join by path, namespaces shared with the host, /dev/shm to bind)."""

@@ -86,33 +86,68 @@ async def attach(
     return reader, writer
 
 
-async def launch(directory: str, config: dict) -> int:
-    """Start a shim for the container in `directory`; returns the container's init pid."""
-    shim_json = os.path.join(directory, "shim.json")
-    with open(shim_json, "w") as f:
-        json.dump(config, f)
-    log = open(os.path.join(directory, "shim.log"), "ab")  # noqa: SIM115 - handed to the shim
-    try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "dockyard.shim",
-            directory,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-    assert process.stdout is not None
-    line = await process.stdout.readline()
-    await process.wait()  # the launcher exits at once; the monitor lives on, re-parented
-    if not line:
-        with open(os.path.join(directory, "shim.log"), "rb") as f:
-            detail = f.read()[-2000:].decode(errors="replace").strip()
-        raise EngineError(f"shim failed to start: {detail or 'no answer'}")
-    answer = protocol.decode(line)
-    if "error" in answer:
-        raise EngineError(answer["error"])
-    return int(answer["pid"])
+class ShimLauncher:
+    """Starts monitors through the shim zygote (dockyard.shim.zygote), spawning it on first
+    use and again if it died."""
+
+    def __init__(self, socket_path: str, log_path: str):
+        self.socket_path = socket_path
+        self.log_path = log_path
+        self._zygote: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    async def _spawn(self) -> None:
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        with open(self.log_path, "ab") as log:
+            self._zygote = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "dockyard.shim",
+                "--zygote",
+                self.socket_path,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        for _ in range(500):
+            if os.path.exists(self.socket_path):
+                return
+            if self._zygote.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        raise EngineError(f"the shim zygote did not start (see {self.log_path})")
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async with self._lock:
+            if self._zygote is None or self._zygote.returncode is not None:
+                await self._spawn()
+            try:
+                return await asyncio.open_unix_connection(self.socket_path)
+            except OSError:
+                await self._spawn()
+                return await asyncio.open_unix_connection(self.socket_path)
+
+    async def launch(self, directory: str, config: dict) -> int:
+        """Start a monitor for the container in `directory`; returns its init's pid."""
+        with open(os.path.join(directory, "shim.json"), "w") as f:
+            json.dump(config, f)
+        reader, writer = await self._connect()
+        try:
+            writer.write(protocol.encode({"dir": directory}))
+            await writer.drain()
+            line = await reader.readline()
+        finally:
+            writer.close()
+        if not line:
+            with open(os.path.join(directory, "shim.log"), "rb") as f:
+                detail = f.read()[-2000:].decode(errors="replace").strip()
+            raise EngineError(f"shim failed to start: {detail or 'no answer'}")
+        answer = protocol.decode(line)
+        if "error" in answer:
+            raise EngineError(answer["error"])
+        return int(answer["pid"])
+
+    def stop(self) -> None:
+        if self._zygote is not None and self._zygote.returncode is None:
+            self._zygote.terminate()

@@ -21,6 +21,7 @@ import sys
 import termios
 import time
 
+from dockyard.runtime import linux
 from dockyard.shim import protocol
 from dockyard.shim.jsonlog import JsonFileLog, timestamp
 from dockyard.shim.runtimes import OCIRuntime, RuntimeFailure, runtime_for
@@ -92,14 +93,49 @@ class Monitor:
     def create(self) -> None:
         bundle = self.config["bundle"]
         pid_file = os.path.join(self.directory, "init.pid")
-        try:
-            self.runtime.delete(self.id, force=True)  # leftovers of an earlier run
-        except RuntimeFailure:
-            pass
+        # The init's parent exits after create: as subreaper we inherit the container.
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         if self.tty:
             self.pid = self._create_with_pty(bundle, pid_file)
         else:
             self.pid = self._create_with_pipes(bundle, pid_file)
+
+    def _create_in_child(
+        self,
+        bundle: str,
+        stdio: tuple[int, int, int],
+        console_fd: int | None,
+        console_path: str | None,
+        pid_file: str,
+    ) -> int:
+        """Run the runtime's create in a short-lived child: the memory it churns (spec,
+        seccomp compilation) dies with the child instead of staying in every monitor."""
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(read_end)
+            try:
+                try:
+                    self.runtime.delete(self.id, force=True)  # leftovers of an earlier run
+                except RuntimeFailure:
+                    pass
+                pid = self.runtime.create(
+                    self.id, bundle, stdio, console_fd, console_path, pid_file
+                )
+                os.write(write_end, protocol.encode({"pid": pid}))
+            except Exception as error:  # reported to the parent, which raises it
+                os.write(write_end, protocol.encode({"error": str(error) or repr(error)}))
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as answer_file:
+            answer = answer_file.read()
+        os.waitpid(child, 0)
+        if not answer:
+            raise RuntimeFailure("the runtime's create died")
+        message = protocol.decode(answer)
+        if "error" in message:
+            raise RuntimeFailure(message["error"])
+        return int(message["pid"])
 
     def _create_with_pipes(self, bundle: str, pid_file: str) -> int:
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -112,7 +148,7 @@ class Monitor:
         else:
             in_r = devnull
         try:
-            pid = self.runtime.create(self.id, bundle, (in_r, out_w, err_w), None, None, pid_file)
+            pid = self._create_in_child(bundle, (in_r, out_w, err_w), None, None, pid_file)
         finally:
             for fd in {out_w, err_w, in_r, devnull}:
                 os.close(fd)
@@ -121,13 +157,12 @@ class Monitor:
 
     def _create_with_pty(self, bundle: str, pid_file: str) -> int:
         devnull = os.open(os.devnull, os.O_RDWR)
+        stdio = (devnull, devnull, devnull)
         try:
             if self.runtime.name == "dockyard-runtime":
                 ours, theirs = socket.socketpair()
-                with ours:
-                    pid = self.runtime.create(
-                        self.id, bundle, (devnull,) * 3, theirs.detach(), None, pid_file
-                    )
+                with ours, theirs:
+                    pid = self._create_in_child(bundle, stdio, theirs.fileno(), None, pid_file)
                     master = _receive_fd(ours)
             else:
                 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -136,7 +171,7 @@ class Monitor:
                 with listener:
                     listener.bind(path)
                     listener.listen(1)
-                    pid = self.runtime.create(self.id, bundle, (devnull,) * 3, None, path, pid_file)
+                    pid = self._create_in_child(bundle, stdio, None, path, pid_file)
                     connection, _ = listener.accept()
                     with connection:
                         master = _receive_fd(connection)
