@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Callable
+from typing import BinaryIO
 
 from aiohttp import StreamReader, web
 
@@ -66,7 +68,9 @@ class ResponseWriter(io.RawIOBase):
             asyncio.run_coroutine_threadsafe(write, self._loop).result()
 
 
-async def stream_out(request: web.Request, content_type: str, produce) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def stream_out(
+    request: web.Request, content_type: str, produce: Callable[[BinaryIO], None]
+) -> web.StreamResponse:
     """Answer with a chunked body that `produce(out)` writes from a thread."""
     response = web.StreamResponse(headers={"Content-Type": content_type})
     response.enable_chunked_encoding()

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from dockyard.engine import container_list
 from dockyard.engine.errors import InvalidArgument
 from dockyard.engine.timefmt import parse_timestamp
+from dockyard.image.errors import Conflict, NotFound
 from dockyard.image.reference import parse_normalized
-from dockyard.image.removal import ContainerUse
+from dockyard.image.removal import ContainerLookup, ContainerUse
 from dockyard.image.store import Image
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def scratch_dir(engine: Engine) -> Path:
     return path
 
 
-def container_users(engine: Engine):  # type: ignore[no-untyped-def]
+def container_users(engine: Engine) -> ContainerLookup:
     """The containers lookup rmi's conflict rules need."""
 
     def users(image_id: str) -> list[ContainerUse]:
@@ -298,8 +299,6 @@ def _publish_removal(
 def prune(engine: Engine, wanted: dict[str, list[str]]) -> dict:
     """`docker image prune [-a]`: dangling images, or with dangling=false every image no
     container uses; conflicts (children, other containers) skip an image, as in Docker."""
-    from dockyard.image.errors import Conflict, NotFound
-
     _check_filters(wanted, _PRUNE_FILTERS)
     dangling_only = _dangling(wanted) is not False
     until = _until(wanted.get("until"))
@@ -359,11 +358,17 @@ def disk_usage(engine: Engine) -> dict:
             layer.size for layer in image.layers if layer_users[layer.chain_id] > 1
         )
         image_rows.append(row)
-    volumes = getattr(engine, "volumes", None)
     return {
         "LayersSize": sum(sizes.values()),
         "Images": image_rows,
         "Containers": [container_list.summary(engine, r, size=True) for r in records],
-        "Volumes": volumes.disk_usage() if hasattr(volumes, "disk_usage") else [],
+        "Volumes": _volume_usage(engine),
         "BuildCache": [],
     }
+
+
+def _volume_usage(engine: Engine) -> list[dict]:
+    volumes = getattr(engine, "volumes", None)  # absent in engines built without volumes
+    if volumes is None:
+        return []
+    return [{**v, "UsageData": volumes.usage(v["Name"])} for v in volumes.list()]
