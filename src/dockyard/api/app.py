@@ -90,7 +90,7 @@ class Routes:
 
 
 def create_app(engine: Engine) -> web.Application:
-    from dockyard.api import containers, images, system
+    from dockyard.api import containers, images, system, volumes
 
     # JSON bodies are small; archives and build contexts are read as streams, not bounded here.
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024 * 1024)
@@ -100,4 +100,5 @@ def create_app(engine: Engine) -> web.Application:
     system.register(routes)
     containers.register(routes)
     images.register(routes)
+    volumes.register(routes)
     return app

@@ -17,6 +17,7 @@ from dockyard.engine.lifecycle import Lifecycle
 from dockyard.engine.mounts import Mounts
 from dockyard.engine.ocispec import capabilities_for, resources, security_options
 from dockyard.engine.shimclient import ShimLauncher
+from dockyard.engine.volumes import VolumeService
 from dockyard.image.store import ImageStore
 from dockyard.storage.content import ContentStore
 from dockyard.storage.layers import LayerStore
@@ -45,7 +46,8 @@ class Engine:
         self.images = ImageStore(self.db, self.content, self.layers)
         self.containers = ContainerStore(self.db)
         self.events = EventBus()
-        self.mounts = Mounts()
+        self.volumes = VolumeService(self.db, root / "volumes", self.events, self.containers)
+        self.mounts = Mounts(self.volumes)
         self.lifecycle = Lifecycle(self)
         self.shims = ShimLauncher(
             str(config.exec_root / "shim-zygote.sock"), str(config.exec_root / "shim-zygote.log")
