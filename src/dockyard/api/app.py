@@ -90,7 +90,7 @@ class Routes:
 
 
 def create_app(engine: Engine) -> web.Application:
-    from dockyard.api import containers, images, system, volumes
+    from dockyard.api import container_ops, containers, execs, images, system, volumes
 
     # JSON bodies are small; archives and build contexts are read as streams, not bounded here.
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024 * 1024)
@@ -99,6 +99,8 @@ def create_app(engine: Engine) -> web.Application:
     routes = Routes(app)
     system.register(routes)
     containers.register(routes)
+    execs.register(routes)
+    container_ops.register(routes)
     images.register(routes)
     volumes.register(routes)
     return app
