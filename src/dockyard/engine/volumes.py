@@ -188,12 +188,9 @@ class VolumeService:
             raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         if not name:
             name = secrets.token_hex(32)
-        elif isinstance(name, str):
-            rows = self.db.query("SELECT * FROM volumes WHERE name = ?", (name,))
-            if rows:
-                return self._inspect(rows[0])
-        if not isinstance(name, str):
-            raise InvalidArgument("invalid volume name: expected a string")
+        rows = self.db.query("SELECT * FROM volumes WHERE name = ?", (name,))
+        if rows:
+            return self._inspect(rows[0])
         _check_name(name)
         if options is not None and not isinstance(options, dict):
             raise InvalidArgument("invalid driver options: expected an object of strings")
@@ -320,15 +317,15 @@ class VolumeService:
         """`rm -v` and `--rm`: the container's anonymous volumes no other container uses."""
         for name in names:
             try:
-                labels = self.get(name)["Labels"] or {}
+                row = self._row(name)
             except NotFound:
                 continue
-            if ANONYMOUS_LABEL not in labels:
+            if ANONYMOUS_LABEL not in (json.loads(row["labels"]) or {}):
                 continue
             if [u for u in self.users(name) if u != container_id]:
                 continue
             try:
-                self._destroy(self._row(name))
+                self._destroy(row)
             except EngineError:
                 continue
 
