@@ -232,12 +232,20 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _missing(mapping: dict[str, Any]) -> Any:
+    """A missing key: "" in a map of strings (Labels, as Docker's typed structs give), else
+    Go's <no value>."""
+    if all(isinstance(v, str) for v in mapping.values()):
+        return ""
+    return NO_VALUE
+
+
 def _index(value: Any, *keys: Any) -> Any:
     for key in keys:
         if value is None or value is NO_VALUE:
             return NO_VALUE
         if isinstance(value, dict):
-            value = value.get(key, NO_VALUE)
+            value = value[key] if key in value else _missing(value)
         elif isinstance(value, list | tuple | str):
             if not isinstance(key, int) or not 0 <= key < len(value):
                 raise TemplateError(f"error calling index: index out of range: {key}")
@@ -455,7 +463,7 @@ def _walk(value: Any, names: list[str], args: list[Any]) -> Any:
         if isinstance(value, dict):
             if name not in value:
                 if n == len(names) - 1:
-                    return NO_VALUE
+                    return _missing(value)
                 raise TemplateError(
                     f'template: :1: executing "" at <.{".".join(names[: n + 1])}>: '
                     f"map has no entry for key {name!r}"
