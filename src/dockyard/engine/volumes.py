@@ -90,13 +90,17 @@ def _now() -> str:
 
 
 def _tree_size(root: str) -> int:
-    total = 0
+    """Apparent size, each hard-linked inode counted once (Docker's directory.Size)."""
+    total, seen = 0, set()
     for directory, _dirs, files in os.walk(root):
         for name in files:
             try:
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+                info = os.lstat(os.path.join(directory, name))
             except OSError:
                 continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
     return total
 
 
