@@ -31,10 +31,10 @@ def test_reopen_does_not_migrate_twice(tmp_path):
 
 def test_later_migration_is_applied_to_existing_database(tmp_path):
     Database(tmp_path).close()
-    extended = [*MIGRATIONS, "CREATE TABLE volumes (name TEXT PRIMARY KEY);"]
+    extended = [*MIGRATIONS, "CREATE TABLE test_extension (name TEXT PRIMARY KEY);"]
     db = Database(tmp_path, extended)
     assert db.version == len(extended)
-    db.query("SELECT * FROM volumes")
+    db.query("SELECT * FROM test_extension")
     db.close()
     # An older dockyard refuses a database from the future rather than misreading it.
     with pytest.raises(MigrationError, match="schema version"):
