@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import stat
@@ -179,8 +180,8 @@ def _write_tar(host_path: str, name: str, out: BinaryIO) -> None:
     if stat.S_ISDIR(st.st_mode):
         prefix = os.fsencode(name) + b"/"
         for entry in walk(Path(host_path)):
-            entry.rel = prefix + entry.rel
-            writer.add(entry)
+            # A copy: the walk still needs the entry's own rel to descend into it.
+            writer.add(dataclasses.replace(entry, rel=prefix + entry.rel))
     writer.close()
 
 
