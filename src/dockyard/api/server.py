@@ -121,7 +121,9 @@ async def serve(config: DaemonConfig, group: str) -> None:
     engine = Engine(config)
     await engine.start()
     app = create_app(engine)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # At shutdown, as dockerd, connections close at once: long polls (`wait` of `docker run
+    # -d`, events, follows) would otherwise hold the containers' stop for a minute.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     gid = _socket_group(group)
     for host in config.hosts:

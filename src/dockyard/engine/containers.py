@@ -178,7 +178,7 @@ def validate_host_config(host_config: dict) -> None:
     if restart not in ("", "no", "always", "unless-stopped", "on-failure"):
         raise InvalidArgument(f"invalid restart policy '{restart}'")
     if host_config.get("AutoRemove") and restart not in ("", "no"):
-        raise InvalidArgument("Conflicting options: AutoRemove and restart policy")
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     retries = (host_config.get("RestartPolicy") or {}).get("MaximumRetryCount") or 0
     if retries and restart != "on-failure":
         raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{restart}'")

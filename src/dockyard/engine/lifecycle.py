@@ -156,7 +156,10 @@ class Lifecycle:
                     raise NotModified("container already started")
                 if state["Status"] == "removing":
                     raise Conflict("container is marked for removal and cannot be started")
-                live.manually_stopped = False
+                # A start by the user begins a new restart history, as Docker's.
+                self._mark_stopped(record["Id"], live, False)
+                record["RestartCount"] = 0
+                live.backoff = _RESTART_BACKOFF_START
                 await self._start_locked(record, live)
         except EngineError as error:
             if isinstance(error, NotModified) or not record["HostConfig"].get("AutoRemove"):
@@ -380,11 +383,25 @@ class Lifecycle:
             except NotFound:
                 pass
 
-    def _should_restart(self, record: dict, live: Live) -> bool:
-        if live.manually_stopped or record["State"]["Status"] == "removing":
+    def _mark_stopped(self, container_id: str, live: Live, stopped: bool) -> None:
+        """`docker stop` suppresses restarts, also across daemon restarts: kept on disk."""
+        live.manually_stopped = stopped
+        marker = self.directory(container_id) / "stopped-by-user"
+        if stopped:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+    def _should_restart(self, record: dict, live: Live, daemon_start: bool = False) -> bool:
+        """Docker's policies. At daemon start, "always" also restarts what the user stopped."""
+        if record["State"]["Status"] == "removing":
             return False
         policy = record["HostConfig"].get("RestartPolicy") or {}
         name = policy.get("Name") or "no"
+        if daemon_start and name == "always":
+            return True
+        if live.manually_stopped:
+            return False
         if name in ("always", "unless-stopped"):
             return True
         if name == "on-failure" and record["State"]["ExitCode"] != 0:
@@ -457,14 +474,14 @@ class Lifecycle:
         record = self.store.get(ref)
         live = self._live(record["Id"])
         if live.restart_task and not live.restart_task.done():
-            live.manually_stopped = True
+            self._mark_stopped(record["Id"], live, True)
             live.restart_task.cancel()
             record["State"].update(Restarting=False, Status="exited")
             self.store.save(record)
             return
         if not record["State"]["Running"]:
             raise NotModified("container already stopped")
-        live.manually_stopped = True
+        self._mark_stopped(record["Id"], live, True)
         if timeout is None:
             timeout = record["Config"].get("StopTimeout")
         if timeout is None:
@@ -613,14 +630,20 @@ class Lifecycle:
     async def reconcile(self) -> None:
         """Match the records with what runs: reconnect to live shims, record exits that
         happened while the daemon was down, restart what the policies say."""
+        restarts = []
         for record in self.store.all():
             live = self._live(record["Id"])
             directory = self.directory(record["Id"])
+            live.manually_stopped = (directory / "stopped-by-user").exists()
             state = record["State"]
             if state["Status"] == "removing":
                 await self.remove(record["Id"], force=True)
                 continue
             if not (state["Running"] or state["Restarting"]):
+                if state["StartedAt"] != records.ZERO_TIME and self._should_restart(
+                    record, live, daemon_start=True
+                ):
+                    restarts.append(self._start_at_daemon_start(record, live))
                 continue
             try:
                 answer = await shimclient.request(str(directory), "state")
@@ -639,6 +662,14 @@ class Lifecycle:
             if state["Restarting"]:
                 state["Running"] = False
             await self._on_exit(record["Id"], exit_info)
+        await asyncio.gather(*restarts)
+
+    async def _start_at_daemon_start(self, record: dict, live: Live) -> None:
+        async with live.lock:
+            try:
+                await self._start_locked(record, live)
+            except EngineError as error:
+                log.error("restarting %s: %s", record["Id"][:12], error)
 
     async def shutdown(self, live_restore: bool) -> None:
         """Daemon stop: leave containers running (live restore) or stop them as dockerd does."""
@@ -656,15 +687,22 @@ class Lifecycle:
     async def _stop_for_shutdown(self, record: dict) -> None:
         directory = str(self.directory(record["Id"]))
         stop_signal = parse_signal(record["Config"].get("StopSignal"), signals.SIGTERM)
+        timeout = record["Config"].get("StopTimeout")
+        if timeout is None:
+            timeout = self.engine.config.shutdown_timeout
         try:
+            exited = asyncio.ensure_future(shimclient.wait_exit(directory))
             await shimclient.request(directory, "kill", signal=stop_signal)
-            exit_info = await asyncio.wait_for(
-                shimclient.wait_exit(directory), self.engine.config.shutdown_timeout
-            )
-        except TimeoutError:
-            await shimclient.request(directory, "kill", signal=int(signals.SIGKILL), all=True)
-            exit_info = await shimclient.wait_exit(directory)
-        except EngineError:
+            try:
+                exit_info = await asyncio.wait_for(asyncio.shield(exited), max(timeout, 0.001))
+            except TimeoutError:
+                await shimclient.request(directory, "kill", signal=int(signals.SIGKILL), all=True)
+                exit_info = await exited
+        except shimclient.ShimGone:
+            # It exited meanwhile and its shim with it: the exit is on disk.
+            exit_info = _read_exit(Path(directory)) or {"exit_code": 255}
+        except EngineError as error:
+            log.error("stopping %s at shutdown: %s", record["Id"][:12], error)
             return
         # Recorded now, so that the next daemon start sees a container stopped by shutdown
         # (policies "always" and "unless-stopped" restart it then).
@@ -675,7 +713,10 @@ class Lifecycle:
             ExitCode=int(exit_info.get("exit_code", 255)),
             FinishedAt=exit_info.get("finished_at") or records.now_rfc3339(),
         )
+        self.health.stop(record)
         self.store.save(record)
+        await self._unmount(record)
+        self.engine.network_teardown(record)
 
 
 def _read_exit(directory: Path) -> dict | None:

@@ -63,8 +63,16 @@ def test_healthy_probe_runs_inside_the_container(daemon, names):
     assert entry["Start"] <= entry["End"]
     assert health["FailingStreak"] == 0
     assert b"(healthy)" in daemon.docker("ps").stdout
-    time.sleep(1.4)
-    assert len(_health(daemon, "hc-ok")["Log"]) == 5  # only the last five are kept
+    deadline = time.monotonic() + 10
+    while len(_health(daemon, "hc-ok")["Log"]) < 5:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    first = _health(daemon, "hc-ok")["Log"][0]
+    deadline = time.monotonic() + 10
+    while _health(daemon, "hc-ok")["Log"][0] == first:  # the oldest entry goes...
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert len(_health(daemon, "hc-ok")["Log"]) == 5  # ...and only the last five are kept
     events = daemon.docker(
         "events",
         "--since",
