@@ -107,7 +107,6 @@ def images(cli: Cli, argv: list[str]) -> int:
     rows = [row for image in listing for row in image_rows(image, not opts.no_trunc)]
     fmt = opts.format
     if opts.quiet and fmt in ("", "table"):
-        rows = list({row["ID"]: row for row in rows}.values())
         fmt = "{{.ID}}"
     table = IMAGES_DIGESTS_TABLE if opts.digests else IMAGES_TABLE
     cli.out(tables.render(rows, fmt, IMAGE_HEADERS, table))
