@@ -134,6 +134,18 @@ def test_exec_detached_and_inspect(daemon, box):
         client.close()
 
 
+def test_exec_events(daemon, box):
+    since = str(time.time() - 1)
+    assert daemon.docker("exec", box, "sh", "-c", "exit 2").returncode == 2
+    template = '{{.Action}} {{index .Actor.Attributes "exitCode"}}'
+    result = daemon.docker(
+        "events", "--since", since, "--until", str(time.time() + 0.5),
+        "--filter", f"container={box}", "--format", template,
+    )  # fmt: skip
+    actions = result.stdout.decode().splitlines()
+    assert actions[-3:] == ["exec_create: sh -c exit 2 ", "exec_start: sh -c exit 2 ", "exec_die 2"]
+
+
 def test_exec_errors(daemon):
     daemon.docker("create", "--name", "exec-stopped", "busybox", "true")
     try:
