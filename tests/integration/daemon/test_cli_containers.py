@@ -156,3 +156,24 @@ def test_lifecycle_commands(daemon) -> None:
         assert daemon.dockyard("rm", "-f", container).returncode == 0
     finally:
         daemon.docker("rm", "-f", container)
+
+
+def test_cp_stats_commit_export(daemon, running, tmp_path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("copied\n")
+    assert daemon.dockyard("cp", str(source), f"{running}:/tmp/x").returncode == 0
+    assert out(daemon.dockyard("exec", running, "cat", "/tmp/x")) == "copied\n"
+    assert daemon.dockyard("cp", f"{running}:/tmp/x", str(tmp_path / "back")).returncode == 0
+    assert (tmp_path / "back").read_text() == "copied\n"
+    stats = daemon.dockyard("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", running)
+    assert out(stats) == f"{running} 1\n"
+    tag = "cli" + uuid.uuid4().hex[:6]
+    committed = daemon.dockyard("commit", "-c", "ENV C=1", running, f"{tag}:1")
+    try:
+        assert out(committed).startswith("sha256:")
+        env = daemon.dockyard("image", "inspect", "-f", "{{json .Config.Env}}", f"{tag}:1")
+        assert '"C=1"' in out(env)
+    finally:
+        daemon.docker("rmi", f"{tag}:1")
+    exported = daemon.dockyard("export", "-o", str(tmp_path / "fs.tar"), running)
+    assert exported.returncode == 0 and (tmp_path / "fs.tar").stat().st_size > 100_000
