@@ -72,4 +72,20 @@ MIGRATIONS: list[str] = [
         options TEXT NOT NULL    -- JSON object of driver options, or null
     );
     """,
+    # 4: networks, as Docker's inspect document, and the addresses handed out in each.
+    """
+    CREATE TABLE networks (
+        id      TEXT PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        data    TEXT NOT NULL          -- JSON: Docker's network inspect shape, minus Containers
+    );
+    CREATE TABLE ip_allocations (
+        network_id   TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+        address      TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        PRIMARY KEY (network_id, address)
+    );
+    CREATE INDEX ip_allocations_container ON ip_allocations(container_id);
+    """,
 ]
