@@ -90,7 +90,15 @@ class Routes:
 
 
 def create_app(engine: Engine) -> web.Application:
-    from dockyard.api import container_ops, containers, execs, images, system, volumes
+    from dockyard.api import (
+        container_ops,
+        containers,
+        execs,
+        images,
+        networks,
+        system,
+        volumes,
+    )
 
     # JSON bodies are small; archives and build contexts are read as streams, not bounded here.
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024 * 1024)
@@ -103,4 +111,5 @@ def create_app(engine: Engine) -> web.Application:
     container_ops.register(routes)
     images.register(routes)
     volumes.register(routes)
+    networks.register(routes)
     return app

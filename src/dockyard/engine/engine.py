@@ -11,10 +11,12 @@ import time
 from dockyard.engine import health
 from dockyard.engine.config import DaemonConfig
 from dockyard.engine.containers import ContainerStore
+from dockyard.engine.endpoints import Endpoints
 from dockyard.engine.errors import EngineError, InvalidArgument
 from dockyard.engine.events import EventBus
 from dockyard.engine.lifecycle import Lifecycle
 from dockyard.engine.mounts import Mounts
+from dockyard.engine.networks import NetworkStore
 from dockyard.engine.ocispec import capabilities_for, resources, security_options
 from dockyard.engine.shimclient import ShimLauncher
 from dockyard.engine.volumes import VolumeService
@@ -48,6 +50,8 @@ class Engine:
         self.events = EventBus()
         self.volumes = VolumeService(self.db, root / "volumes", self.events, self.containers)
         self.mounts = Mounts(self.volumes)
+        self.networks = NetworkStore(self)
+        self.endpoints = Endpoints(self, self.networks)
         self.lifecycle = Lifecycle(self)
         self.shims = ShimLauncher(
             str(config.exec_root / "shim-zygote.sock"), str(config.exec_root / "shim-zygote.log")
@@ -59,10 +63,14 @@ class Engine:
         return self.snapshots.name
 
     async def start(self) -> None:
+        await asyncio.to_thread(self.networks.start)
         await self.lifecycle.reconcile()
+        await self.endpoints.reconcile()
 
     async def stop(self) -> None:
         await self.lifecycle.shutdown(self.config.live_restore)
+        self.endpoints.dns.stop_all()
+        self.networks.stop(any(r["State"]["Running"] for r in self.containers.all()))
         self.shims.stop()
         self.db.close()
 
@@ -113,20 +121,22 @@ class Engine:
         if process.returncode != 0:
             raise EngineError(stderr.decode(errors="replace").strip() or f"{verb} failed")
 
-    # -- networking: private network namespaces until the network package lands ------------
+    # -- networking (dockyard.engine.networks and .endpoints) ------------------------------
+
+    def network_attach(self, record: dict, networking: dict | None) -> None:
+        """At create: the networks the container asks for, as NetworkSettings.Networks."""
+        self.endpoints.attach_at_create(record, networking)
 
     async def network_setup(self, record: dict, namespaces: dict[str, str]) -> dict:
-        """What the network gives the container (address, gateway, DNS, extra hosts).
-
-        Until bridge networks exist, `default`/`bridge`/`none` give a private namespace with
-        only loopback, `host` shares the host's, `container:` joins another's."""
-        return {}
+        """At start: the container's namespace (set as namespaces["network"]), addresses,
+        published ports and DNS; returns what /etc/hosts and resolv.conf need."""
+        return await self.endpoints.setup(record, namespaces)
 
     def network_teardown(self, record: dict) -> None:
-        return None
+        self.endpoints.teardown(record)
 
     async def network_remove(self, record: dict) -> None:
-        return None
+        self.endpoints.teardown(record)
 
     def exec_ids(self, container_id: str) -> list[str]:
         return [e.id for e in self.execs.values() if e.container_id == container_id]

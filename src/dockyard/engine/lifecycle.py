@@ -119,6 +119,7 @@ class Lifecycle:
             self.engine.snapshots_driver,
         )
         self.engine.check_host_config(record)
+        self.engine.network_attach(record, body.get("NetworkingConfig"))
         directory.mkdir(parents=True, mode=0o710)
         try:
             await asyncio.to_thread(self.engine.snapshots.prepare, container_id, image.top_layer)
