@@ -152,6 +152,10 @@ class Daemon:
         _unmount_under(self.root)
         for hierarchy in CGROUP_ROOT.iterdir():
             _remove_cgroup_tree(hierarchy / self.cgroup_parent)
+        # A daemon killed with containers running leaves its bridge and nft table.
+        subprocess.run(["ip", "link", "del", self.bridge], check=False, capture_output=True)
+        table = f"dockyard_{self.bridge}"
+        subprocess.run(["nft", "delete", "table", "ip", table], check=False, capture_output=True)
 
 
 def _kill_shim_and_container(directory: Path) -> None:
