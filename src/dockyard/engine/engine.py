@@ -174,7 +174,7 @@ class Engine:
             "DriverStatus": [["Backing Filesystem", "extfs"]],
             "Plugins": {
                 "Volume": ["local"],
-                "Network": ["bridge", "host", "null"],
+                "Network": ["bridge", "host", "ipvlan", "macvlan", "null"],
                 "Authorization": None,
                 "Log": ["json-file", "none"],
             },
