@@ -334,6 +334,69 @@ async def _attach_stream(
         shim_writer.close()
 
 
+async def attach_ws(request: web.Request) -> web.WebSocketResponse:
+    """Attach over a websocket: raw output (no frames) out, binary or text messages in."""
+    engine = engine_of(request)
+    record = engine.containers.get(request.match_info["id"])
+    stdin, stdout, stderr = flag(request, "stdin"), flag(request, "stdout"), flag(request, "stderr")
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    if flag(request, "logs") and record["LogPath"]:
+        options = {
+            "follow": False,
+            "tail": None,
+            "since": 0.0,
+            "until": None,
+            "stdout": stdout,
+            "stderr": stderr,
+            "timestamps": False,
+        }
+        async for chunk in _log_frames(engine, record, **options):
+            await socket.send_bytes(_unframe_one(chunk) if not record["Config"]["Tty"] else chunk)
+    if flag(request, "stream"):
+        shim_reader, shim_writer = await engine.lifecycle.attach(
+            record["Id"], stdin, stdout, stderr
+        )
+        output = asyncio.create_task(_ws_output(shim_reader, socket, record["Config"]["Tty"]))
+        try:
+            if stdin:
+                async for message in socket:
+                    if message.type in (web.WSMsgType.BINARY, web.WSMsgType.TEXT):
+                        data = message.data
+                        shim_writer.write(data if isinstance(data, bytes) else data.encode())
+                        await shim_writer.drain()
+                if shim_writer.can_write_eof():
+                    shim_writer.write_eof()
+            await output
+        finally:
+            output.cancel()
+            shim_writer.close()
+    await socket.close()
+    return socket
+
+
+def _unframe_one(chunk: bytes) -> bytes:
+    return chunk[protocol.HEADER_SIZE :]
+
+
+async def _ws_output(
+    reader: asyncio.StreamReader, socket: web.WebSocketResponse, tty: bool
+) -> None:
+    while True:
+        if tty:
+            data = await reader.read(65536)
+        else:
+            try:
+                header = await reader.readexactly(protocol.HEADER_SIZE)
+            except asyncio.IncompleteReadError:
+                return
+            _, length = protocol.parse_header(header)
+            data = await reader.readexactly(length)
+        if not data:
+            return
+        await socket.send_bytes(data)
+
+
 def register(routes: Routes) -> None:
     routes.add("POST", "/containers/create", create)
     routes.add("GET", "/containers/json", list_containers)
@@ -344,6 +407,7 @@ def register(routes: Routes) -> None:
     routes.add("POST", "/containers/{id}/kill", kill)
     routes.add("POST", "/containers/{id}/wait", wait)
     routes.add("POST", "/containers/{id}/attach", attach)
+    routes.add("GET", "/containers/{id}/attach/ws", attach_ws)
     routes.add("POST", "/containers/{id}/resize", resize)
     routes.add("GET", "/containers/{id}/logs", logs)
     routes.add("DELETE", "/containers/{id}", remove)
