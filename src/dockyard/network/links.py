@@ -95,7 +95,9 @@ def add_veth(host_name: str, bridge: str, netns_path: str, ifname: str, mtu: int
             index = ip.link_lookup(ifname=host_name)[0]
             master = ip.link_lookup(ifname=bridge)[0]
             ip.link("set", index=index, master=master, state="up")
-        Path(f"/sys/class/net/{host_name}/brport/hairpin_mode").write_text("1")
+            # hairpin through netlink: /sys/class/net shows the namespace that mounted /sys,
+            # not necessarily the daemon's
+            ip.brport("set", index=index, mode=1)
     except (NetlinkError, OSError, IndexError) as error:
         remove(host_name)
         raise NetworkError(f"creating veth {host_name} on {bridge}: {error}") from None
