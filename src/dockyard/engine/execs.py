@@ -28,7 +28,6 @@ from dockyard.engine import containers as records
 from dockyard.engine.errors import Conflict, EngineError, InvalidArgument, NotFound
 from dockyard.engine.ocispec import capabilities_for
 from dockyard.engine.users import resolve as resolve_user
-from dockyard.runtime.capabilities import CAPABILITIES, last_cap
 from dockyard.shim import protocol
 
 # Exited sessions stay inspectable this long (Docker collects them after 5 minutes too).
@@ -242,20 +241,10 @@ def _process_spec(engine, record: dict, config: dict, tty: bool) -> dict:
         process["user"] = {"uid": uid, "gid": gid, "additionalGids": sorted({*groups, gid})}
     uid = process.get("user", {}).get("uid", 0)
     caps = capabilities_for({**host_config, "Privileged": config["Privileged"] or None})
-    if config["Privileged"]:
-        caps = _grantable(caps)
     if config["Privileged"] or config["User"]:
         effective = caps if uid == 0 else []
         process["capabilities"] = {"bounding": caps, "effective": effective, "permitted": effective}
     return process
-
-
-def _grantable(caps: list[str]) -> list[str]:
-    """All capabilities, less those the daemon itself lacks (a daemon inside a container)."""
-    with open("/proc/self/status") as f:
-        line = next(line for line in f if line.startswith("CapBnd:"))
-    bounding = int(line.split()[1], 16)
-    return [c for c in caps if CAPABILITIES[c] > last_cap() or bounding >> CAPABILITIES[c] & 1]
 
 
 def _env(base: list[str], container_config: dict, extra: list[str], tty: bool) -> list[str]:

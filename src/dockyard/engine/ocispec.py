@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dockyard.engine.errors import InvalidArgument
 from dockyard.runtime import seccomp
-from dockyard.runtime.capabilities import CAPABILITIES, DEFAULT_CAPABILITIES
+from dockyard.runtime.capabilities import CAPABILITIES, DEFAULT_CAPABILITIES, last_cap
 from dockyard.runtime.spec import MASKED_PATHS, OCI_VERSION, READONLY_PATHS, default_device_rules
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -65,16 +65,31 @@ class SpecContext:
     shm_source: str | None = None  # bind this as /dev/shm (ipc shared with another container)
 
 
+def all_capabilities() -> list[str]:
+    """Every capability this kernel has that the daemon itself holds, as Docker grants for
+    --privileged (asking for more would make the runtime's capset fail, e.g. inside a
+    container or on a host without CAP_SYS_RESOURCE)."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("CapBnd:"))
+    bounding = int(line.split()[1], 16)
+    top = last_cap()
+    return [
+        name
+        for name, number in sorted(CAPABILITIES.items(), key=lambda item: item[1])
+        if number <= top and bounding >> number & 1
+    ]
+
+
 def capabilities_for(host_config: dict) -> list[str]:
     if host_config.get("Privileged"):
-        return sorted(CAPABILITIES, key=CAPABILITIES.get)
+        return all_capabilities()
     caps = list(DEFAULT_CAPABILITIES)
     add = [_cap_name(c) for c in host_config.get("CapAdd") or []]
     drop = [_cap_name(c) for c in host_config.get("CapDrop") or []]
     if "CAP_ALL" in drop:
         caps = []
     if "CAP_ALL" in add:
-        caps = sorted(CAPABILITIES, key=CAPABILITIES.get)
+        caps = all_capabilities()
     for name in add:
         if name != "CAP_ALL" and name not in caps:
             caps.append(name)
