@@ -84,6 +84,17 @@ VOLUME = {
     "remove": "volumes:rm",
     "prune": "volumes:prune",
 }
+NETWORK = {
+    "create": "networks:create",
+    "ls": "networks:ls",
+    "list": "networks:ls",
+    "inspect": "networks:inspect",
+    "rm": "networks:rm",
+    "remove": "networks:rm",
+    "prune": "networks:prune",
+    "connect": "networks:connect",
+    "disconnect": "networks:disconnect",
+}
 SYSTEM = {
     "df": "system:df",
     "info": "system:info",
@@ -105,7 +116,13 @@ TOP = {
     "version": "system:version",
     "events": "system:events",
 }
-GROUPS = {"container": CONTAINER, "image": IMAGE, "volume": VOLUME, "system": SYSTEM}
+GROUPS = {
+    "container": CONTAINER,
+    "image": IMAGE,
+    "volume": VOLUME,
+    "network": NETWORK,
+    "system": SYSTEM,
+}
 
 
 class Exit(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,6 +17,11 @@ from dockyard.client.api import ConnectError
 def short_id(value: str) -> str:
     """stringid.TruncateID: drop the algorithm, keep 12 hex digits."""
     return value.split(":", 1)[-1][:12]
+
+
+def natural_key(text: str) -> list:
+    """sortorder.NaturalLess, the docker CLI's order: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def ellipsis(text: str, width: int) -> str:

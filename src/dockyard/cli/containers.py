@@ -15,6 +15,7 @@ from dockyard.cli.common import (
     ellipsis,
     filters,
     go_quote,
+    natural_key,
     need_args,
     short_id,
 )
@@ -226,8 +227,8 @@ def port(cli: Cli, argv: list[str]) -> int:
             elif key == wanted:
                 lines.append(f"{address}:{binding.get('HostPort')}")
     if wanted is not None and not lines:
-        raise Exit(1, f"Error: No public port '{wanted}' published for {opts.args[0]}")
-    cli.out("".join(line + "\n" for line in lines))
+        raise Exit(1, f"Error: No public port '{opts.args[1]}' published for {opts.args[0]}")
+    cli.out("".join(line + "\n" for line in sorted(lines, key=natural_key)))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`inspect` for containers, images and volumes: indented JSON or a template per object."""
+"""`inspect` for containers, images, volumes and networks: indented JSON or a template
+per object."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ INSPECT_FLAGS = [
     flag("-s", "--size"),
     flag("--type", kind=VALUE, default=""),
 ]
-KINDS = ("container", "image", "volume")
+KINDS = ("container", "image", "volume", "network")
 
 
 def _fetch(cli: Cli, kind: str, name: str, size: bool) -> Any:
@@ -24,7 +25,9 @@ def _fetch(cli: Cli, kind: str, name: str, size: bool) -> Any:
         return cli.client.get(f"/containers/{ref}/json", params={"size": size or None})
     if kind == "image":
         return cli.client.get(f"/images/{ref}/json")
-    return cli.client.get(f"/volumes/{ref}")
+    if kind == "volume":
+        return cli.client.get(f"/volumes/{ref}")
+    return cli.client.get(f"/networks/{ref}")
 
 
 def _write(fmt: str, found: list[Any]) -> None:

@@ -61,7 +61,13 @@ def _header_context(headers: Mapping[str, str]) -> dict[str, Any]:
     context: dict[str, Any] = {}
     for key, title in headers.items():
         context[key] = _titled(title)
+    context.setdefault("Label", label_header)
     return context
+
+
+def label_header(name: str) -> str:
+    """`{{.Label "com.example.some-key"}}` heads its column "some key", as Docker does."""
+    return name.split(".")[-1].replace("-", " ").replace("_", " ")
 
 
 def _titled(title: str) -> Callable[..., str]:

@@ -51,8 +51,11 @@ class DNSServer:
         self.listeners: dict[str, asyncio.DatagramTransport] = {}
 
     async def listen(self, container_id: str, netns_path: str) -> None:
-        """Serve 127.0.0.11:53 inside the namespace at `netns_path`."""
-        self.stop(container_id)
+        """Serve 127.0.0.11:53 inside the namespace at `netns_path`. A container already
+        served keeps its listener (answers are looked up per query): a closed transport
+        frees its port only on a later loop turn, so binding again now would fail."""
+        if container_id in self.listeners:
+            return
         try:
             sock = await asyncio.to_thread(nsthread.run, _bound_socket, netns=netns_path)
             sock.setblocking(False)
