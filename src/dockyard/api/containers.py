@@ -316,21 +316,12 @@ async def _attach_stream(
     engine, record, client_reader, client_writer, stdin, stdout, stderr, detach_keys
 ) -> None:
     shim_reader, shim_writer = await engine.lifecycle.attach(record["Id"], stdin, stdout, stderr)
-    output = asyncio.create_task(hijack.pump_output(shim_reader, client_writer))
-    tasks = {output}
-    if stdin:
-        tasks.add(asyncio.create_task(hijack.pump_stdin(client_reader, shim_writer, detach_keys)))
     try:
-        while tasks:
-            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if output in done:
-                break
-            # stdin finished: detach keys end the session, plain end of input does not.
-            if any(t.result() for t in done if not t.exception()):
-                break
+        await hijack.run_session(
+            hijack.pump_output(shim_reader, client_writer),
+            hijack.pump_stdin(client_reader, shim_writer, detach_keys) if stdin else None,
+        )
     finally:
-        for task in tasks:
-            task.cancel()
         shim_writer.close()
 
 

@@ -53,22 +53,13 @@ async def _stream(started: execs.Started, client_reader, client_writer, detach_k
             await client_writer.drain()
         await started.wait()  # the exit code is recorded before the client inspects
 
-    out_task = asyncio.create_task(output())
-    tasks = {out_task}
-    if started.stdin is not None:
-        tasks.add(asyncio.create_task(hijack.pump_stdin(client_reader, started.stdin, detach_keys)))
+    stdin = started.stdin
     try:
-        while tasks:
-            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if out_task in done:
-                out_task.result()
-                break
-            # stdin finished: detach keys end the session, plain end of input does not.
-            if any(t.result() for t in done if not t.exception()):
-                break
+        await hijack.run_session(
+            output(),
+            hijack.pump_stdin(client_reader, stdin, detach_keys) if stdin is not None else None,
+        )
     finally:
-        for task in tasks:
-            task.cancel()
         if started.stdin is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 started.stdin.close()

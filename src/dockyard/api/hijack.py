@@ -123,3 +123,24 @@ async def pump_output(source: asyncio.StreamReader, client: asyncio.StreamWriter
             return
         client.write(data)
         await client.drain()
+
+
+async def run_session(output, stdin_pump=None) -> None:
+    """Run an attach-like session: `output` (a coroutine copying the process's output to the
+    client) ends it; `stdin_pump` (copying the client's input) ends it only when it returns
+    True (the detach keys), not at the plain end of input."""
+    out_task = asyncio.create_task(output)
+    tasks = {out_task}
+    if stdin_pump is not None:
+        tasks.add(asyncio.create_task(stdin_pump))
+    try:
+        while tasks:
+            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if out_task in done:
+                out_task.result()
+                return
+            if any(t.result() for t in done if not t.exception()):
+                return
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -8,11 +8,11 @@ process and exit with its status (shell style), or with the runtime's status if 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from dockyard.runtime import linux
+from dockyard.runtime.container import wait_for
 
 
 def main(argv: list[str]) -> int:
@@ -23,14 +23,7 @@ def main(argv: list[str]) -> int:
         return code
     with open(pid_file) as f:
         pid = int(f.read().strip())
-    while True:
-        try:
-            reaped, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            return 255
-        if reaped == pid:
-            code = os.waitstatus_to_exitcode(status)
-            return code if code >= 0 else 128 - code
+    return wait_for(pid, forward_signals=False)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from dockyard.engine.errors import InvalidArgument
 from dockyard.runtime import seccomp
 from dockyard.runtime.capabilities import CAPABILITIES, DEFAULT_CAPABILITIES, last_cap
-from dockyard.runtime.spec import MASKED_PATHS, OCI_VERSION, READONLY_PATHS, default_device_rules
+from dockyard.runtime.spec import (
+    MASKED_PATHS,
+    OCI_VERSION,
+    READONLY_PATHS,
+    default_device_rules,
+    default_mounts,
+)
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -158,49 +164,14 @@ def _env(config: dict) -> list[str]:
 def _default_mounts(ctx: SpecContext) -> list[dict]:
     host_config = ctx.host_config
     privileged = bool(host_config.get("Privileged"))
-    sys_options = ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"]
-    mounts = [
-        {
-            "destination": "/proc",
-            "type": "proc",
-            "source": "proc",
-            "options": ["nosuid", "noexec", "nodev"],
-        },
-        {
-            "destination": "/dev",
-            "type": "tmpfs",
-            "source": "tmpfs",
-            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-        },
-        {
-            "destination": "/dev/pts",
-            "type": "devpts",
-            "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-        },
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_options},
-        {
-            "destination": "/sys/fs/cgroup",
-            "type": "cgroup",
-            "source": "cgroup",
-            "options": ["ro", "nosuid", "noexec", "nodev"]
-            if not privileged
-            else ["rw", "nosuid", "noexec", "nodev"],
-        },
-        {
-            "destination": "/dev/mqueue",
-            "type": "mqueue",
-            "source": "mqueue",
-            "options": ["nosuid", "noexec", "nodev"],
-        },
-    ]
-    if "network" in ctx.host_namespaces:
-        mounts[3] = {
-            "destination": "/sys",
-            "type": "bind",
-            "source": "/sys",
-            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
-        }
+    # Docker's defaults, less /dev/shm (sized or shared below), made writable if privileged.
+    mounts = [m for m in default_mounts() if m["destination"] != "/dev/shm"]
+    for mount in mounts:
+        if privileged and mount["destination"] in ("/sys", "/sys/fs/cgroup"):
+            mount["options"] = [o if o != "ro" else "rw" for o in mount["options"]]
+        if mount["destination"] == "/sys" and "network" in ctx.host_namespaces:
+            # A sysfs mount shows the mounting netns's devices: bind the host's instead.
+            mount.update(type="bind", source="/sys", options=["rbind", *mount["options"]])
     ipc_mode = host_config.get("IpcMode") or ""
     if ctx.shm_source:
         mounts.append(
