@@ -29,14 +29,15 @@ async def hijack(request: web.Request) -> tuple[asyncio.StreamReader, asyncio.St
     if transport is None:
         raise ConnectionResetError("client went away")
     sock = transport.get_extra_info("socket")
-    if transport.get_extra_info("sslcontext") is not None or sock is None:
-        raise web.HTTPNotImplemented(text="attach over TLS is not supported yet")
-    transport.pause_reading()
-    raw = socket.socket(fileno=os.dup(sock.fileno()))
-    if raw.family == socket.AF_UNIX:
-        reader, writer = await asyncio.open_unix_connection(sock=raw, limit=2**20)
+    if transport.get_extra_info("sslcontext") is not None:
+        reader, writer = _over_aiohttp(request, transport)
     else:
-        reader, writer = await asyncio.open_connection(sock=raw, limit=2**20)
+        transport.pause_reading()
+        raw = socket.socket(fileno=os.dup(sock.fileno()))
+        if raw.family == socket.AF_UNIX:
+            reader, writer = await asyncio.open_unix_connection(sock=raw, limit=2**20)
+        else:
+            reader, writer = await asyncio.open_connection(sock=raw, limit=2**20)
     if wants_upgrade(request):
         status = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
     else:
@@ -48,6 +49,49 @@ async def hijack(request: web.Request) -> tuple[asyncio.StreamReader, asyncio.St
     writer.write(headers.encode())
     await writer.drain()
     return reader, writer
+
+
+class _RawParser:
+    """Receives what aiohttp reads after the headers on a hijacked TLS connection."""
+
+    def __init__(self, reader: asyncio.StreamReader):
+        self.reader = reader
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.reader.feed_data(data)
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.reader.feed_eof()
+
+
+class _TransportWriter:
+    """The writing half of a hijacked TLS connection (TLS cannot half-close)."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        await asyncio.sleep(0)
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def write_eof(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def _over_aiohttp(request: web.Request, transport: asyncio.Transport):
+    """A TLS socket cannot be duplicated: keep aiohttp's transport and take its input."""
+    reader = asyncio.StreamReader(limit=2**20)
+    request.protocol.set_parser(_RawParser(reader))
+    return reader, _TransportWriter(transport)
 
 
 def finish(request: web.Request, writer: asyncio.StreamWriter) -> web.Response:

@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=_level(config.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Libraries' own debug chatter (netlink dumps) would drown the daemon's.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     if os.geteuid() != 0:
         print("dockyard daemon: must run as root", file=sys.stderr)
         return 1
