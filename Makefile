@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 # Debian packages the project needs: the runtime's kernel tools, the reference runtime
 # the tests compare against, the busybox and Debian rootfs makers, skopeo, which the
 # image tests use as an independent reader and writer of image archives, and libc6-dev,
-# for the static C probe the runtime tests compile (gcc only recommends it).
+# for the static C probe the runtime tests compile (gcc only recommends it); docker-registry
+# and apache2-utils (htpasswd) give the login tests a real registry with basic auth.
 APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev libseccomp2 runc busybox-static \
-	iproute2 nftables debootstrap procps util-linux skopeo tini
+	iproute2 nftables debootstrap procps util-linux skopeo tini docker-registry apache2-utils
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench clean

@@ -1,4 +1,4 @@
-"""System routes: _ping, version, info, events, system df."""
+"""System routes: _ping, version, info, events, system df, auth (login)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import time
 
 from aiohttp import web
 
-from dockyard.api.app import Routes, engine_of, json_response
-from dockyard.api.params import filters
+from dockyard.api.app import Routes, engine_of, error_response, json_response
+from dockyard.api.params import check_types, filters, json_body
+from dockyard.distribution import auth as registry_auth
 from dockyard.engine.errors import InvalidArgument
 from dockyard.engine.timefmt import parse_timestamp
 
@@ -32,6 +33,18 @@ async def version(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     return json_response(engine_of(request).info())
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    check_types(body, {"username": str, "password": str, "serveraddress": str}, "AuthConfig.")
+    try:
+        result = await registry_auth.login(
+            body.get("serveraddress") or "", body.get("username") or "", body.get("password") or ""
+        )
+    except registry_auth.LoginFailed as error:
+        return error_response(error.status, str(error))
+    return json_response({"IdentityToken": result.identity_token, "Status": result.status})
 
 
 def _event_matches(event: dict, wanted: dict[str, list[str]]) -> bool:
@@ -119,3 +132,4 @@ def register(routes: Routes) -> None:
     routes.add("GET", "/version", version)
     routes.add("GET", "/info", info)
     routes.add("GET", "/events", events)
+    routes.add("POST", "/auth", login)

@@ -1,0 +1,1 @@
+"""Registry client (login; later pull and push) and registry server."""
