@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
+import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,14 +37,9 @@ def _answers(url: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`docker-registry serve` on a free loopback port, htpasswd (bcrypt) auth; host:port."""
-    root = tmp_path_factory.mktemp("registry")
-    htpasswd = subprocess.run(
-        ["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True
-    ).stdout
-    (root / "htpasswd").write_text(htpasswd)
+@contextlib.contextmanager
+def _serve_registry(root: Path, auth: str) -> Iterator[str]:
+    """`docker-registry serve` on a free loopback port with the given auth section."""
     address = f"127.0.0.1:{_free_port()}"
     config = root / "config.yml"
     config.write_text(
@@ -47,7 +47,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "log:\n  level: error\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'store'}\n"
         f"http:\n  addr: {address}\n"
-        f"auth:\n  htpasswd:\n    realm: dockyard-test\n    path: {root / 'htpasswd'}\n"
+        f"auth:\n{auth}"
     )
     with open(root / "registry.log", "wb") as log:
         process = subprocess.Popen(
@@ -63,6 +63,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A registry with htpasswd (bcrypt) auth: it answers `Basic realm=...`; host:port."""
+    root = tmp_path_factory.mktemp("registry")
+    htpasswd = subprocess.run(
+        ["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True
+    ).stdout
+    (root / "htpasswd").write_text(htpasswd)
+    auth = f"  htpasswd:\n    realm: dockyard-test\n    path: {root / 'htpasswd'}\n"
+    with _serve_registry(root, auth) as address:
+        yield address
 
 
 def _tail(path: Path) -> str:
@@ -111,3 +124,98 @@ def test_unreachable_registry_is_a_clear_error(daemon):
         assert client.ping()
     finally:
         client.close()
+
+
+ISSUER, SERVICE, REFRESH = "dockyard-test-issuer", "dockyard-test-registry", "refresh-me"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _TokenHandler(http.server.BaseHTTPRequestHandler):
+    """A token realm: basic credentials in, an RS256 JWT the registry trusts out."""
+
+    key: Path
+    cert_der: bytes
+
+    def do_GET(self) -> None:
+        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self._answer(401, {"details": "incorrect username or password"})
+            return
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert_der).decode()]}
+        claims = {"iss": ISSUER, "sub": USER, "aud": SERVICE, "iat": now, "nbf": now - 10}
+        claims |= {"exp": now + 300, "jti": str(now), "access": []}
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
+        signature = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+            input=signing_input.encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
+        token = f"{signing_input}.{_b64url(signature)}"
+        self._answer(200, {"token": token, "refresh_token": REFRESH})
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A registry with token auth (`Bearer realm=...,service=...`) and its token server."""
+    root = tmp_path_factory.mktemp("token-registry")
+    key, cert = root / "key.pem", root / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", f"/CN={ISSUER}", "-keyout", str(key), "-out", str(cert)),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    der = subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-outform", "DER"], capture_output=True, check=True
+    ).stdout
+    handler = type("Handler", (_TokenHandler,), {"key": key, "cert_der": der})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+    auth = (
+        f"  token:\n    realm: {realm}\n    service: {SERVICE}\n"
+        f"    issuer: {ISSUER}\n    rootcertbundle: {cert}\n"
+    )
+    try:
+        with _serve_registry(root, auth) as address:
+            yield address
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_login_through_a_token_realm(daemon, token_registry):
+    client = daemon.client()
+    try:
+        answer = client.login(USER, PASSWORD, registry=token_registry, reauth=True)
+        assert answer == {"IdentityToken": REFRESH, "Status": "Login Succeeded"}
+        with pytest.raises(docker.errors.APIError) as refused:
+            client.login(USER, "wrong", registry=token_registry, reauth=True)
+        assert refused.value.response.status_code == 401
+        assert "unauthorized: incorrect username or password" in str(refused.value)
+    finally:
+        client.close()
+    result = daemon.docker("login", token_registry, "-u", USER, "-p", PASSWORD)
+    assert result.returncode == 0, result.stderr
+    assert b"Login Succeeded" in result.stdout
