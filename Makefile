@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 	@$(PY) -m compileall -q src >/dev/null
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
