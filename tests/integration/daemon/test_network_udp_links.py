@@ -119,3 +119,37 @@ def test_link_on_the_default_bridge(daemon):
         assert _ok(reply).startswith("HTTP/1.")
     finally:
         daemon.docker("rm", "-f", target)
+
+
+def test_host_gateway_in_etc_hosts(daemon):
+    gateway = _ok(
+        daemon.docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge")
+    )
+    hosts = _ok(
+        daemon.docker(
+            "run", "--rm", "--add-host", "outside:host-gateway", "busybox", "cat", "/etc/hosts"
+        )
+    )
+    assert f"{gateway}\toutside" in hosts.splitlines()
+
+
+def _veths() -> set[str]:
+    out = subprocess.run(
+        ["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True
+    ).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def test_a_failed_start_leaves_no_network_behind(daemon):
+    before = _veths()
+    netns_dir = daemon.exec_root / "netns"
+    netns_before = set(netns_dir.iterdir()) if netns_dir.exists() else set()
+    failed = daemon.docker("run", "--rm", "-p", "80", "busybox", "no-such-program")
+    assert failed.returncode == 127
+    assert _veths() == before
+    assert (set(netns_dir.iterdir()) if netns_dir.exists() else set()) == netns_before
+    ruleset = subprocess.run(
+        ["nft", "list", "table", "ip", f"dockyard_{daemon.bridge}"], capture_output=True, text=True
+    ).stdout
+    # No port mapping left (the table's fixed "ct status dnat accept" rule stays).
+    assert not [line for line in ruleset.splitlines() if "dnat" in line and " to " in line]
