@@ -354,3 +354,33 @@ def test_load_after_chroot_needs_no_files(default_filter, tmp_path):
         )
 
     in_child(check)
+
+
+def test_cached_program_is_the_same_filter(tmp_path):
+    """With a cache directory the program is compiled once, kept as BPF, and the cached copy
+    enforces exactly what libseccomp's own load does."""
+    spec = default_spec(DEFAULT_CAPS)
+    first = compile_filter(spec, str(tmp_path))
+    cached = list(tmp_path.glob("*.bpf"))
+    assert len(cached) == 1
+    fresh = compile_filter(spec)
+    try:
+        assert fresh.export() == cached[0].read_bytes()
+    finally:
+        fresh.release()
+    second = compile_filter(spec, str(tmp_path))
+    assert type(second).__name__ == "BpfFilter"
+
+    def check():
+        private_mount_ns()
+        second.load()
+        assert status_field("Seccomp") == "2"
+        assert errno_of(libc.unshare(CLONE_NEWNS)) == errno.EPERM
+        assert errno_of(libc.umount2(b"/proc", 2)) == errno.EPERM
+        assert os.getpid() > 0  # ordinary calls still work
+
+    in_child(check)
+    first.release()
+    other = dict(spec, defaultErrnoRet=38)  # a different spec gets a program of its own
+    compile_filter(other, str(tmp_path)).release()
+    assert len(list(tmp_path.glob("*.bpf"))) == 2

@@ -129,6 +129,8 @@ def _write_pid_file(path: str | None, pid: int) -> None:
 class Runtime:
     def __init__(self, root: str = state.DEFAULT_ROOT):
         self.root = root
+        # Compiled seccomp programs by the spec's digest, root-only like the state.
+        self.seccomp_cache = os.path.join(root, "@seccomp")  # "@" is never in a container id
 
     # -- create ---------------------------------------------------------------------------
 
@@ -144,7 +146,7 @@ class Runtime:
         if not os.path.isdir(rootfs_path):
             raise OCIError(f"rootfs ({rootfs_path}) does not exist")
         process = spec["process"]
-        setup = ProcessSetup(process, linux_spec.get("seccomp"))
+        setup = ProcessSetup(process, linux_spec.get("seccomp"), self.seccomp_cache)
         plan = NamespacePlan.from_spec(linux_spec.get("namespaces") or [])
         if "uts" not in plan.new and spec.get("hostname"):
             raise OCIError("unable to set hostname without a private UTS namespace")
@@ -317,7 +319,7 @@ class Runtime:
         if status == "paused":
             raise OCIError("cannot exec in a paused state")
         linux_spec = record.spec.get("linux") or {}
-        setup = ProcessSetup(process, linux_spec.get("seccomp"))
+        setup = ProcessSetup(process, linux_spec.get("seccomp"), self.seccomp_cache)
         kinds = [entry["type"] for entry in linux_spec.get("namespaces") or []]
         plan = NamespacePlan.of_process(record.pid, kinds)
         group = cgroups.Cgroup(record.cgroup_path)

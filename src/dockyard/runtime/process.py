@@ -42,7 +42,7 @@ RLIMITS = {
 
 
 class ProcessSetup:
-    def __init__(self, process: dict, seccomp: dict | None):
+    def __init__(self, process: dict, seccomp: dict | None, seccomp_cache: str | None = None):
         self.args: list[str] = process.get("args") or []
         if not self.args:
             raise OCIError("args must not be empty")
@@ -62,7 +62,7 @@ class ProcessSetup:
         if seccomp:
             from dockyard.runtime import seccomp as seccomp_module
 
-            self.seccomp = seccomp_module.compile_filter(seccomp)
+            self.seccomp = seccomp_module.compile_filter(seccomp, seccomp_cache)
 
     def env_dict(self) -> dict[str, str]:
         env = {}

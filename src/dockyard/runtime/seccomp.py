@@ -384,6 +384,7 @@ class _Lib:
         self.init = fn("seccomp_init", c_void_p, c_u32)
         self.release = fn("seccomp_release", None, c_void_p)
         self.load = fn("seccomp_load", c_int, c_void_p)
+        self.export_bpf = fn("seccomp_export_bpf", c_int, c_void_p, c_int)
         self.attr_set = fn("seccomp_attr_set", c_int, c_void_p, c_int, c_u32)
         self.arch_add = fn("seccomp_arch_add", c_int, c_void_p, c_u32)
         self.arch_resolve = fn("seccomp_arch_resolve_name", c_u32, ctypes.c_char_p)
@@ -442,6 +443,23 @@ class SeccompFilter:
         if rc < 0:
             raise OSError(-rc, f"seccomp_load: {self._strerror(-rc)}")
 
+    def export(self) -> bytes:
+        """The classic BPF program libseccomp would load (seccomp_export_bpf)."""
+        if self._ctx is None:
+            raise SeccompError("seccomp filter already released")
+        fd = os.memfd_create("seccomp-bpf")
+        try:
+            rc = self._lib.export_bpf(self._ctx, fd)
+            if rc < 0:
+                raise OSError(-rc, f"seccomp_export_bpf: {self._strerror(-rc)}")
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         """Free the libseccomp context (idempotent)."""
         if self._ctx is not None:
@@ -458,7 +476,70 @@ class SeccompFilter:
         self.release()
 
 
-def compile_filter(spec_seccomp: Mapping[str, Any]) -> SeccompFilter:
+class BpfFilter:
+    """A filter already compiled to classic BPF (from the cache), loaded with seccomp(2)."""
+
+    def __init__(self, program: bytes) -> None:
+        import ctypes
+
+        if not program or len(program) % 8:
+            raise SeccompError("malformed cached seccomp program")
+
+        class Fprog(ctypes.Structure):  # struct sock_fprog
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+        # Everything load() needs is built now: after pivot_root nothing may be imported.
+        self._program = program
+        self._fprog = Fprog(len(program) // 8, program)
+        self._pointer = ctypes.byref(self._fprog)
+        self._prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        self._get_errno = ctypes.get_errno
+
+    def load(self) -> None:
+        # PR_SET_SECCOMP (22), SECCOMP_MODE_FILTER (2): what seccomp_load does without flags.
+        if self._prctl(22, 2, self._pointer, 0, 0) != 0:
+            err = self._get_errno()
+            raise OSError(err, f"seccomp: {os.strerror(err)}")
+
+    def release(self) -> None:
+        return None
+
+
+def compile_filter(
+    spec_seccomp: Mapping[str, Any], cache_dir: str | None = None
+) -> SeccompFilter | BpfFilter:
+    """The filter for `spec_seccomp`; with `cache_dir`, compiled once and kept as BPF.
+
+    libseccomp spends milliseconds building the program for three architectures on every
+    container start; the same spec always gives the same program, so it is kept by the
+    spec's digest (in a root-only state directory). Specs with flags load through libseccomp.
+    """
+    if not cache_dir or not isinstance(spec_seccomp, dict) or spec_seccomp.get("flags"):
+        return _compile(spec_seccomp)
+    import hashlib
+    import json
+
+    key = hashlib.sha256(json.dumps(spec_seccomp, sort_keys=True).encode()).hexdigest()
+    path = os.path.join(cache_dir, f"{key}.bpf")
+    try:
+        with open(path, "rb") as f:
+            return BpfFilter(f.read())
+    except FileNotFoundError:
+        pass
+    compiled = _compile(spec_seccomp)
+    try:
+        program = compiled.export()
+    finally:
+        compiled.release()
+    os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(program)
+    os.rename(tmp, path)
+    return BpfFilter(program)
+
+
+def _compile(spec_seccomp: Mapping[str, Any]) -> SeccompFilter:
     """Build a libseccomp context from an OCI ``linux.seccomp`` (runc's semantics).
 
     Unknown syscall names are skipped, rules whose action is the default are dropped (the
