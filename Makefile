@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 # for the static C probe the runtime tests compile (gcc only recommends it); docker-registry
 # and apache2-utils (htpasswd) give the login tests a real registry with basic auth.
 APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev libseccomp2 runc busybox-static \
-	iproute2 nftables debootstrap procps util-linux skopeo tini docker-registry apache2-utils
+	iproute2 nftables debootstrap procps util-linux skopeo tini docker-registry apache2-utils \
+	openssl iperf3 tar
 STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench clean
