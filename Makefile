@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # the tests compare against, the busybox and Debian rootfs makers, skopeo, which the
 # image tests use as an independent reader and writer of image archives, and libc6-dev,
 # for the static C probe the runtime tests compile (gcc only recommends it); docker-registry
-# and apache2-utils (htpasswd) give the login tests a real registry with basic auth.
+# and apache2-utils (htpasswd) give the login tests a real registry with basic auth; tini is
+# the init behind --init; openssl makes the TLS tests' certificates; iperf3 is for bench/.
 APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev libseccomp2 runc busybox-static \
 	iproute2 nftables debootstrap procps util-linux skopeo tini docker-registry apache2-utils \
 	openssl iperf3 tar
