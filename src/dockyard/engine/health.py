@@ -134,7 +134,10 @@ class Health:
             while True:
                 check = self.engine.containers.get(container_id)["Config"]["Healthcheck"]
                 await asyncio.sleep((check.get("Interval") or DEFAULT_INTERVAL) / SECOND)
-                result = await self._probe(self.engine.containers.get(container_id))
+                record = self.engine.containers.get(container_id)
+                if record["State"]["Paused"]:
+                    continue  # a frozen container cannot run a probe: neither pass nor fail
+                result = await self._probe(record)
                 self._record(container_id, result)
         except (asyncio.CancelledError, NotFound):
             return

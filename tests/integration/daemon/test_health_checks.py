@@ -169,3 +169,34 @@ def test_image_healthcheck_can_be_disabled_and_is_validated(daemon, names):
         client.api.create_container("busybox", "true", healthcheck={"Test": ["CMD"], "Retries": -1})
     assert error.value.explanation == "Retries in Healthcheck cannot be negative"
     assert daemon.ping()
+
+
+def test_no_probes_while_paused(daemon, names):
+    names.append("hc-paused")
+    run = daemon.docker(
+        "run",
+        "-d",
+        "--name",
+        "hc-paused",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sleep",
+        "60",
+    )
+    assert run.returncode == 0, run.stderr
+    _wait_health(daemon, "hc-paused", "healthy")
+    assert daemon.docker("pause", "hc-paused").returncode == 0
+    time.sleep(0.3)  # a probe under way when the pause came may still finish
+    before = _health(daemon, "hc-paused")
+    time.sleep(1)
+    during = _health(daemon, "hc-paused")
+    assert during["Status"] == "healthy" and during["FailingStreak"] == 0
+    assert [e["Start"] for e in during["Log"]] == [e["Start"] for e in before["Log"]]
+    assert daemon.docker("unpause", "hc-paused").returncode == 0
+    deadline = time.monotonic() + 5
+    while _health(daemon, "hc-paused")["Log"][-1]["Start"] == during["Log"][-1]["Start"]:
+        assert time.monotonic() < deadline, "probing did not resume after unpause"
+        time.sleep(0.1)
