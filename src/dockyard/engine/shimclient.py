@@ -106,6 +106,7 @@ class ShimLauncher:
                 "dockyard.shim",
                 "--zygote",
                 self.socket_path,
+                str(os.getpid()),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

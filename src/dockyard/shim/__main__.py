@@ -1,6 +1,6 @@
 """`python -m dockyard.shim <container dir>`: start one container's monitor in the background.
-`python -m dockyard.shim --zygote <socket>`: a pre-warmed parent that forks monitors on request
-(see zygote.py); the daemon uses it, this form remains for a single launch.
+`python -m dockyard.shim --zygote <socket> <daemon pid>`: a pre-warmed parent that forks
+monitors on request (see zygote.py); the daemon uses it, this form remains for a single launch.
 
 The launcher reads one JSON line on our stdout: {"pid": N} once the container is created and
 shim.sock listens, or {"error": "..."}.
@@ -18,7 +18,7 @@ def main() -> None:
     if sys.argv[1] == "--zygote":
         from dockyard.shim.zygote import serve
 
-        serve(sys.argv[2])
+        serve(sys.argv[2], int(sys.argv[3]))
         return
     ready = os.dup(1)
     if os.getsid(0) != os.getpid():

@@ -31,8 +31,10 @@ def _prewarm() -> None:
     seccomp.default_profile()
 
 
-def serve(path: str) -> None:
+def serve(path: str, daemon_pid: int) -> None:
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != daemon_pid:
+        return  # the daemon died before PDEATHSIG was armed: nobody will ask us for anything
     _prewarm()
     if os.path.exists(path):
         os.unlink(path)
