@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
+from dockyard.runtime.capabilities import DEFAULT_CAPABILITIES
 from dockyard.runtime.seccomp import (
     SeccompFilter,
     compile_filter,
@@ -27,22 +28,7 @@ from dockyard.runtime.seccomp import (
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loading without NNP needs root")
 
-DEFAULT_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
+DEFAULT_CAPS = DEFAULT_CAPABILITIES
 
 # Syscall numbers the tests call raw (no glibc wrapper, or a wrapper that would hide the call).
 _NR = {

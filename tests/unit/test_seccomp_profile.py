@@ -12,28 +12,14 @@ from pathlib import Path
 import pytest
 
 from dockyard.runtime import seccomp
+from dockyard.runtime.capabilities import DEFAULT_CAPABILITIES
 from dockyard.runtime.seccomp import SeccompError, compile_filter, default_spec, spec_from_profile
 
-REFERENCE = Path("/work/shared/reference")
 REPO = Path(__file__).resolve().parents[2]
+REFERENCE = REPO.parent / "shared" / "reference"  # shared/ sits beside the checkout
 
 # Docker's default bounding set (docker-oci-config.json process.capabilities.bounding).
-DEFAULT_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
+DEFAULT_CAPS = DEFAULT_CAPABILITIES
 X86 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,7 +20,7 @@ _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _PARENT = "parent"
 
 
-class BaseSnapshotter:
+class BaseSnapshotter(ABC):
     """Snapshots under <root>/<key>/: a `parent` file (top chain ID) plus the driver's dirs."""
 
     name = ""
@@ -93,20 +94,26 @@ class BaseSnapshotter:
 
     # -- per driver -----------------------------------------------------------------------
 
+    @abstractmethod
     def _populate(self, scratch: Path, parent: str | None) -> None:
-        raise NotImplementedError
+        """Each driver has its own."""
 
+    @abstractmethod
     def _in_use(self, path: Path) -> bool:
-        raise NotImplementedError
+        """Each driver has its own."""
 
+    @abstractmethod
     def _changes(self, path: Path, lower: LowerView) -> list[tuple[bytes, int]]:
-        raise NotImplementedError
+        """Each driver has its own."""
 
+    @abstractmethod
     def mount(self, key: str, target: Path, readonly: bool = False) -> None:
-        raise NotImplementedError
+        """Each driver has its own."""
 
+    @abstractmethod
     def upper(self, key: str) -> Path:
-        raise NotImplementedError
+        """Each driver has its own."""
 
+    @abstractmethod
     def diff(self, key: str, out: BinaryIO, compression: str | None = "gzip") -> LayerDigests:
-        raise NotImplementedError
+        """Each driver has its own."""
