@@ -16,7 +16,15 @@ from dockyard.runtime.capabilities import DEFAULT_CAPABILITIES
 from dockyard.runtime.seccomp import SeccompError, compile_filter, default_spec, spec_from_profile
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO.parent / "shared" / "reference"  # shared/ sits beside the checkout
+# shared/ sits beside the checkout (CI's layout); a clone elsewhere finds the workplace's copy.
+REFERENCE = next(
+    (
+        p
+        for p in (REPO.parent / "shared" / "reference", Path("/work/shared/reference"))
+        if p.is_dir()
+    ),
+    REPO.parent / "shared" / "reference",
+)
 
 # Docker's default bounding set (docker-oci-config.json process.capabilities.bounding).
 DEFAULT_CAPS = DEFAULT_CAPABILITIES

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -374,9 +375,7 @@ async def _start_tty(engine, session, record, files, detach: bool) -> Started:
         await resize(engine, session.id, size[0], size[1])
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(os.dup(master), "rb", 0)
-    )
+    await loop.connect_read_pipe(lambda: _PtyProtocol(reader), os.fdopen(os.dup(master), "rb", 0))
     stdin = None
     if session.config["AttachStdin"] and not detach:
         transport, protocol_ = await loop.connect_write_pipe(
@@ -407,14 +406,19 @@ async def _receive_master(listener: socket.socket, waiter) -> int | None:
     return fds[0] if fds else None
 
 
+class _PtyProtocol(asyncio.StreamReaderProtocol):
+    """A pty master reports the other side's close as EIO. Passed on as an error, it would
+    make the reader drop output still buffered (StreamReader raises before it returns data),
+    so it ends the stream like EOF instead."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, OSError) and exc.errno == errno.EIO:
+            exc = None
+        super().connection_lost(exc)
+
+
 async def _tty_output(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while True:
-        try:
-            chunk = await reader.read(65536)
-        except OSError:  # EIO: the pty's last user closed it
-            return
-        if not chunk:
-            return
+    while chunk := await reader.read(65536):
         yield chunk
 
 
