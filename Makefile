@@ -12,12 +12,20 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc libc6-dev libseccomp2 runc 
 	iproute2 nftables debootstrap procps util-linux skopeo tini docker-registry apache2-utils \
 	openssl iperf3 tar
 STAMP := $(VENV)/.installed
+# The per-container monitor is a small C program (src/dockyard/shim/c/monitor.c says why),
+# linked statically: fewer private pages per container than with the dynamic loader.
+SHIM := $(VENV)/bin/dockyard-shim
+SHIM_SOURCES := $(wildcard src/dockyard/shim/c/*.[ch])
 
 .PHONY: install run test lint bench clean
 
 # Byte-compile on every install: with PYTHONDONTWRITEBYTECODE set, each start would recompile.
-install: $(STAMP)
+install: $(STAMP) $(SHIM)
 	@$(PY) -m compileall -q src >/dev/null
+
+$(SHIM): $(SHIM_SOURCES) $(STAMP)
+	gcc -O2 -static -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
+		-o $@ $(filter %.c,$(SHIM_SOURCES))
 
 $(STAMP): pyproject.toml Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do \

@@ -21,6 +21,8 @@ from dockyard.engine.ocispec import capabilities_for, resources, security_option
 from dockyard.engine.shimclient import ShimLauncher
 from dockyard.engine.volumes import VolumeService
 from dockyard.image.store import ImageStore
+from dockyard.runtime.drivers import OCIRuntime, RuntimeFailure, runtime_for
+from dockyard.shim.locate import monitor_binary
 from dockyard.storage.content import ContentStore
 from dockyard.storage.layers import LayerStore
 from dockyard.storage.snapshot import choose_snapshotter
@@ -53,9 +55,16 @@ class Engine:
         self.networks = NetworkStore(self)
         self.endpoints = Endpoints(self, self.networks)
         self.lifecycle = Lifecycle(self)
+        try:
+            monitor = monitor_binary()
+        except FileNotFoundError as error:
+            raise EngineError(str(error)) from None
         self.shims = ShimLauncher(
-            str(config.exec_root / "shim-zygote.sock"), str(config.exec_root / "shim-zygote.log")
+            str(config.exec_root / "shim-zygote.sock"),
+            str(config.exec_root / "shim-zygote.log"),
+            monitor,
         )
+        self._drivers: dict[str, OCIRuntime] = {}
         self.execs: dict = {}  # exec ID -> session (dockyard.engine.execs)
 
     @property
@@ -109,6 +118,23 @@ class Engine:
             else [runtime]
         )
         return [*command, "--root", str(root), *args]
+
+    def runtime_driver(self, record: dict) -> OCIRuntime:
+        """The container's OCI runtime for start, kill and delete: dockyard-runtime in-process
+        (called in a thread), others through their command line."""
+        runtime = self.config.runtime_path(record["HostConfig"].get("Runtime"))
+        if runtime not in self._drivers:
+            root = str(self.config.runtime_root / os.path.basename(runtime))
+            self._drivers[runtime] = runtime_for(runtime, root)
+        return self._drivers[runtime]
+
+    async def runtime_call(self, record: dict, verb: str, *args) -> None:
+        """start, kill or delete of the container through its runtime, off the event loop."""
+        driver = self.runtime_driver(record)
+        try:
+            await asyncio.to_thread(getattr(driver, verb), record["Id"], *args)
+        except RuntimeFailure as error:
+            raise EngineError(str(error)) from None
 
     async def runtime_command(self, record: dict, verb: str, *args: str) -> None:
         """pause, resume, update: through the runtime's command line."""

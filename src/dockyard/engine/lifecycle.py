@@ -27,10 +27,11 @@ from dockyard.engine.errors import (
     NotModified,
 )
 from dockyard.engine.health import Health
+from dockyard.engine.logs import parse_size
 from dockyard.engine.ocispec import SpecContext, build_spec
 from dockyard.engine.timefmt import parse_rfc3339
 from dockyard.engine.users import resolve as resolve_user
-from dockyard.shim.jsonlog import parse_size
+from dockyard.runtime.cgroups import Cgroup, CgroupError
 
 log = logging.getLogger("dockyard.engine")
 DEFAULT_STOP_TIMEOUT = 10
@@ -187,8 +188,9 @@ class Lifecycle:
         live.running.set()
         await self._let_attachers_in(live)
         try:
-            answer = await shimclient.request(str(directory), "start")
+            await self.engine.runtime_call(record, "start")
         except EngineError as error:
+            await self._delete_in_runtime(record)  # the init waits for a start: it goes
             raise EngineError(f"failed to start container: {error}") from None
         state = record["State"]
         state.update(
@@ -201,7 +203,7 @@ class Lifecycle:
             Pid=pid,
             ExitCode=0,
             Error="",
-            StartedAt=answer.get("started_at") or records.now_rfc3339(),
+            StartedAt=records.now_rfc3339(),
             FinishedAt=records.ZERO_TIME,
         )
         self.health.reset(record)
@@ -250,7 +252,7 @@ class Lifecycle:
                     mounts=mounts,
                     namespace_paths=namespaces,
                     host_namespaces=host_namespaces,
-                    cgroups_path=f"/{self.engine.config.cgroup_parent}/{record['Id']}",
+                    cgroups_path=self._cgroup_path(record),
                     init_binary=self.engine.init_binary() if host_config.get("Init") else None,
                     shm_source=shm,
                 )
@@ -283,10 +285,12 @@ class Lifecycle:
             "stdin": bool(config.get("OpenStdin")),
             "stdin_once": bool(config.get("StdinOnce")),
             "log": log,
-            "cgroup_path": spec["linux"]["cgroupsPath"],
             "console_size": host_config.get("ConsoleSize") or [0, 0],
         }
         return await self.engine.shims.launch(str(directory), shim_config)
+
+    def _cgroup_path(self, record: dict) -> str:
+        return f"/{self.engine.config.cgroup_parent}/{record['Id']}"
 
     def _namespaces(self, record: dict) -> tuple[dict[str, str], set[str], str | None]:
         """(namespaces to join by path, namespaces shared with the host, /dev/shm to bind)."""
@@ -335,7 +339,7 @@ class Lifecycle:
         try:
             exit_info = await shimclient.wait_exit(directory)
         except shimclient.ShimGone:
-            exit_info = _read_exit(Path(directory)) or {"exit_code": 255, "oom_killed": False}
+            exit_info = _read_exit(Path(directory)) or {"exit_code": 255}
         except asyncio.CancelledError:
             return
         try:
@@ -352,13 +356,14 @@ class Lifecycle:
         live.running.clear()
         state = record["State"]
         code = int(exit_info.get("exit_code", 255))
+        oom_killed = await self._collect_runtime_leftovers(record)
         state.update(
             Status="exited",
             Running=False,
             Paused=False,
             Pid=0,
             ExitCode=code,
-            OOMKilled=bool(exit_info.get("oom_killed")),
+            OOMKilled=oom_killed,
             FinishedAt=exit_info.get("finished_at") or records.now_rfc3339(),
         )
         self.health.stop(record)
@@ -383,6 +388,22 @@ class Lifecycle:
                 await self.remove(container_id, force=True, volumes=True)
             except NotFound:
                 pass
+
+    async def _collect_runtime_leftovers(self, record: dict) -> bool:
+        """After an exit: whether the OOM killer struck (read from the cgroup before it goes),
+        then the runtime's container deleted (leftover processes, cgroup, state)."""
+        try:
+            oom_killed = Cgroup(self._cgroup_path(record)).oom_kill_count() > 0
+        except (CgroupError, OSError):
+            oom_killed = False
+        await self._delete_in_runtime(record)
+        return oom_killed
+
+    async def _delete_in_runtime(self, record: dict) -> None:
+        try:
+            await self.engine.runtime_call(record, "delete", True)
+        except EngineError as error:
+            log.warning("deleting %s in its runtime: %s", record["Id"][:12], error)
 
     def _mark_stopped(self, container_id: str, live: Live, stopped: bool) -> None:
         """`docker stop` suppresses restarts, also across daemon restarts: kept on disk."""
@@ -465,10 +486,8 @@ class Lifecycle:
             record["State"].update(Paused=False, Status="running")
             self.store.save(record)
         try:
-            await shimclient.request(
-                str(self.directory(record["Id"])), "kill", signal=signum, all=all_processes
-            )
-        except shimclient.ShimGone:
+            await self.engine.runtime_call(record, "kill", signum, all_processes)
+        except EngineError:
             pass  # it exited meanwhile: the monitor records it
 
     async def stop(self, ref: str, timeout: int | None = None) -> None:
@@ -622,9 +641,7 @@ class Lifecycle:
         record = self.store.get(ref)
         if not record["State"]["Running"]:
             raise Conflict(f"Container {record['Id']} is not running")
-        await shimclient.request(
-            str(self.directory(record["Id"])), "resize", height=height, width=width
-        )
+        await shimclient.request(str(self.directory(record["Id"])), "resize", height, width)
 
     # -- daemon start and stop ------------------------------------------------------------
 
@@ -655,11 +672,7 @@ class Lifecycle:
                 live.monitor = asyncio.create_task(self._monitor(record["Id"], str(directory)))
                 self.health.watch(record["Id"])
                 continue
-            exit_info = (
-                (answer or {}).get("exit")
-                or _read_exit(directory)
-                or {"exit_code": 255, "oom_killed": False}
-            )
+            exit_info = (answer or {}).get("exit") or _read_exit(directory) or {"exit_code": 255}
             if state["Restarting"]:
                 state["Running"] = False
             await self._on_exit(record["Id"], exit_info)
@@ -693,11 +706,11 @@ class Lifecycle:
             timeout = self.engine.config.shutdown_timeout
         try:
             exited = asyncio.ensure_future(shimclient.wait_exit(directory))
-            await shimclient.request(directory, "kill", signal=stop_signal)
+            await self._signal(record, stop_signal)
             try:
                 exit_info = await asyncio.wait_for(asyncio.shield(exited), max(timeout, 0.001))
             except TimeoutError:
-                await shimclient.request(directory, "kill", signal=int(signals.SIGKILL), all=True)
+                await self._signal(record, signals.SIGKILL, all_processes=True)
                 exit_info = await exited
         except shimclient.ShimGone:
             # It exited meanwhile and its shim with it: the exit is on disk.
@@ -707,10 +720,12 @@ class Lifecycle:
             return
         # Recorded now, so that the next daemon start sees a container stopped by shutdown
         # (policies "always" and "unless-stopped" restart it then).
+        oom_killed = await self._collect_runtime_leftovers(record)
         record["State"].update(
             Status="exited",
             Running=False,
             Pid=0,
+            OOMKilled=oom_killed,
             ExitCode=int(exit_info.get("exit_code", 255)),
             FinishedAt=exit_info.get("finished_at") or records.now_rfc3339(),
         )

@@ -13,6 +13,15 @@ from dockyard.engine.timefmt import parse_rfc3339
 FOLLOW_POLL_SECONDS = 0.05
 
 
+def parse_size(text: str) -> int:
+    """Docker's json-file max-size: "10m", "1g", "512k", "100" (bytes)."""
+    text = text.strip().lower().removesuffix("b")
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
 def _files(path: str) -> list[str]:
     """Rotated files oldest first, then the live one."""
     rotated = []

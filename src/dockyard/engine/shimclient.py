@@ -32,11 +32,11 @@ async def open_connection(directory: str) -> tuple[asyncio.StreamReader, asyncio
         os.close(fd)
 
 
-async def request(directory: str, op: str, **fields) -> dict:
+async def request(directory: str, op: str, *args: int) -> dict:
     """One request, one answer. Raises ShimGone when the shim does not answer."""
     reader, writer = await open_connection(directory)
     try:
-        writer.write(protocol.encode({"op": op, **fields}))
+        writer.write(protocol.request(op, *args))
         await writer.drain()
         line = await reader.readline()
     except OSError as error:  # reset: the shim exited before it read our request
@@ -55,7 +55,7 @@ async def wait_exit(directory: str) -> dict:
     """Block until the container exits; its exit record."""
     reader, writer = await open_connection(directory)
     try:
-        writer.write(protocol.encode({"op": "wait"}))
+        writer.write(protocol.request("wait"))
         await writer.drain()
         line = await reader.readline()
     except OSError as error:
@@ -71,9 +71,7 @@ async def attach(
     directory: str, stdin: bool, stdout: bool, stderr: bool
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await open_connection(directory)
-    writer.write(
-        protocol.encode({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr})
-    )
+    writer.write(protocol.request("attach", stdin, stdout, stderr))
     await writer.drain()
     line = await reader.readline()
     if not line:
@@ -90,8 +88,9 @@ class ShimLauncher:
     """Starts monitors through the shim zygote (dockyard.shim.zygote), spawning it on first
     use and again if it died."""
 
-    def __init__(self, socket_path: str, log_path: str):
+    def __init__(self, socket_path: str, log_path: str, monitor: str):
         self.socket_path = socket_path
+        self.monitor = monitor
         self.log_path = log_path
         self._zygote: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
@@ -107,6 +106,7 @@ class ShimLauncher:
                 "--zygote",
                 self.socket_path,
                 str(os.getpid()),
+                self.monitor,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

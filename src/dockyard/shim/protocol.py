@@ -1,9 +1,11 @@
-"""What the daemon and a shim say to each other over <container dir>/shim.sock.
+"""What the daemon and a container's monitor say to each other over <container dir>/shim.sock
+(the monitor's side is shim/c/monitor.c, which documents every request).
 
-Every connection opens with one JSON line from the daemon, {"op": ...}, answered by one JSON
+Every connection opens with one request line of words from the daemon, answered by one JSON
 line. After an "attach" answer the connection carries the container's streams: output in
-Docker's 8-byte frames (stream, 0, 0, 0, big-endian length) and stdin as raw bytes from the
-daemon, a half-close meaning end of input.
+Docker's 8-byte frames (stream, 0, 0, 0, big-endian length; raw with a TTY) and stdin as raw
+bytes from the daemon, a half-close meaning end of input. The zygote and the launcher also
+speak JSON lines.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ def frame(stream: int, payload: bytes) -> bytes:
 def parse_header(header: bytes) -> tuple[int, int]:
     """(stream, payload length) of an 8-byte frame header."""
     return _HEADER.unpack(header)
+
+
+def request(op: str, *args: int | bool) -> bytes:
+    """A request line for the monitor: the operation, then numbers (flags as 0 or 1)."""
+    return " ".join([op, *(str(int(arg)) for arg in args)]).encode() + b"\n"
 
 
 def encode(message: dict) -> bytes:

@@ -1,10 +1,9 @@
 """The shim zygote: one pre-warmed Python process that forks a monitor per container.
 
-Starting a fresh interpreter per container costs ~50 ms and ~7 MiB of private memory; a fork
-of a process that has already imported everything costs a few ms, and the pages the
-monitors do not write stay shared with the zygote (gc.freeze keeps the collector from
-touching them). The zygote dies with the daemon (PDEATHSIG); monitors are in sessions of
-their own and outlive both.
+Starting a fresh interpreter per container costs ~50 ms; a fork of a process that has already
+imported the runtime creates the container in a few ms, then execs the monitor program
+(launch.py). The zygote dies with the daemon (PDEATHSIG); monitors are in sessions of their
+own and outlive both.
 """
 
 from __future__ import annotations
@@ -15,14 +14,13 @@ import signal
 import socket
 
 from dockyard.runtime import linux
-from dockyard.shim import monitor as _monitor  # noqa: F401 - imported before the fork
+from dockyard.runtime.drivers import InProcessRuntime
 from dockyard.shim import protocol
 from dockyard.shim.launch import detach_and_run
-from dockyard.shim.runtimes import InProcessRuntime
 
 
 def _prewarm() -> None:
-    """Import what a monitor will use, so each fork finds it already loaded."""
+    """Import what creating a container uses, so each fork finds it already loaded."""
     import dockyard.runtime.cgroups
     import dockyard.runtime.container  # noqa: F401
     import dockyard.runtime.seccomp as seccomp
@@ -31,7 +29,7 @@ def _prewarm() -> None:
     seccomp.default_profile()
 
 
-def serve(path: str, daemon_pid: int) -> None:
+def serve(path: str, daemon_pid: int, monitor: str) -> None:
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != daemon_pid:
         return  # the daemon died before PDEATHSIG was armed: nobody will ask us for anything
@@ -56,5 +54,5 @@ def serve(path: str, daemon_pid: int) -> None:
                 os.setsid()
                 if os.fork():
                     os._exit(0)
-                detach_and_run(directory, connection.detach())
+                detach_and_run(directory, monitor, connection.detach())
             os.waitpid(child, 0)

@@ -166,7 +166,7 @@ def _kill_shim_and_container(directory: Path) -> None:
         except (OSError, ValueError):
             pass
     result = subprocess.run(
-        ["pgrep", "-f", f"dockyard.shim {directory}"], capture_output=True, text=True
+        ["pgrep", "-f", f"dockyard-shim --dir {directory} "], capture_output=True, text=True
     )
     for pid in result.stdout.split():
         try:

@@ -1,4 +1,4 @@
-"""The OCI runtime a shim drives: dockyard's own in-process, or any runc-compatible binary.
+"""The OCI runtime behind a container: dockyard's own in-process, or any runc-compatible binary.
 
 dockyard-runtime is called in-process (no extra interpreter start per container); runc and
 crun through their command line, as containerd's shim does.
