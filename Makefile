@@ -50,7 +50,7 @@ test: lint
 	$(VENV)/bin/pytest tests
 
 bench: install
-	@for b in bench/*/run; do echo "== $$b"; $$b; done
+	@for b in bench/*/run; do echo "== $$b"; PATH=$(CURDIR)/$(VENV)/bin:$$PATH $$b; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -138,6 +138,9 @@ class Health:
                 if record["State"]["Paused"]:
                     continue  # a frozen container cannot run a probe: neither pass nor fail
                 result = await self._probe(record)
+                paused = self.engine.containers.get(container_id)["State"]["Paused"]
+                if result["ExitCode"] != 0 and paused:
+                    continue  # paused during the probe: its failure says nothing of the program
                 self._record(container_id, result)
         except (asyncio.CancelledError, NotFound):
             return

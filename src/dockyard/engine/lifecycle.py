@@ -177,14 +177,17 @@ class Lifecycle:
             (directory / stale).unlink(missing_ok=True)
         try:
             pid = await self._launch(record, directory)
-        except EngineError as error:
+        except Exception as error:
+            if not isinstance(error, EngineError):  # a bug: logged, and the start still fails
+                log.exception("starting %s", container_id[:12])
+                error = EngineError(f"failed to start container: {error}")
             # As in Docker, the container keeps its status ("created" or "exited").
             record["State"]["Error"] = str(error)
             record["State"]["ExitCode"] = _start_failure_code(str(error))
             self.store.save(record)
             await self._unmount(record)
             self.engine.network_teardown(record)
-            raise
+            raise error from None
         live.running.set()
         await self._let_attachers_in(live)
         try:

@@ -97,7 +97,7 @@ class StateDir:
     def save(self, state: ContainerState) -> None:
         tmp = self.state_file + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(state.to_json(), f)
+            f.write(json.dumps(state.to_json()))  # one C-encoded string: dump() encodes in Python
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, self.state_file)
