@@ -1,9 +1,10 @@
-"""`docker cp`: stat, read (as a tar) and write (from a tar) paths inside a container's rootfs.
+"""`docker cp`: stat, read (as a tar) and write (from a tar) paths inside a container.
 
-Paths resolve inside the rootfs with symlinks followed as the container would (never out of
-it); the last component is not followed, as Docker does, unless the path ends in `/` or `/.`.
-A stopped container's rootfs is mounted for the operation, under the container's lock so a
-start cannot race it.
+Paths resolve inside the container's root with symlinks followed as the container would (never
+out of it); the last component is not followed, as Docker does, unless the path ends in `/` or
+`/.`. A running container is seen as its processes see it (/proc/<pid>/root: its volumes,
+binds, tmpfs and /etc files included); a stopped container's rootfs is mounted for the
+operation, under the container's lock so a start cannot race it.
 """
 
 from __future__ import annotations
@@ -113,11 +114,16 @@ def encode_stat(document: dict) -> str:
 
 @contextlib.asynccontextmanager
 async def _rootfs(engine, record: dict) -> AsyncIterator[str]:
-    """The container's rootfs on the host: mounted while it runs, mounted here otherwise."""
+    """The container's root as seen from the host: its processes' view while it runs, its
+    rootfs mounted here otherwise."""
     directory = records.container_dir(engine.config.data_root, record["Id"])
     rootfs = directory / "rootfs"
     live = engine.lifecycle._live(record["Id"])
     async with live.lock:
+        state = engine.containers.get(record["Id"])["State"]
+        if state["Running"] and state["Pid"]:
+            yield f"/proc/{state['Pid']}/root"
+            return
         if os.path.ismount(rootfs):
             yield str(rootfs)
             return
@@ -200,13 +206,27 @@ async def write_archive(
                 raise _not_found(path, ref)
             if not os.path.isdir(destination):
                 raise InvalidArgument("extraction point is not a directory")
-            if record["HostConfig"].get("ReadonlyRootfs"):
+            mount = _mount_at(record, path)
+            if mount is None and record["HostConfig"].get("ReadonlyRootfs"):
                 raise InvalidArgument("container rootfs is marked read-only")
+            if mount is not None and not mount.get("RW", True):
+                raise InvalidArgument("mounted volume is marked read-only")
             if no_overwrite_dir_non_dir:
                 spool.seek(0)
                 await asyncio.to_thread(_check_overwrites, spool, destination)
             spool.seek(0)
             await asyncio.to_thread(apply_tar, spool, Path(destination))
+
+
+def _mount_at(record: dict, path: str) -> dict | None:
+    """The innermost of the container's volumes, binds and tmpfs mounts holding `path`."""
+    path = os.path.normpath(path)
+    holding = [
+        point
+        for point in record.get("Mounts") or []
+        if path == point["Destination"] or path.startswith(point["Destination"].rstrip("/") + "/")
+    ]
+    return max(holding, key=lambda point: len(point["Destination"]), default=None)
 
 
 def _check_overwrites(spool: BinaryIO, destination: str) -> None:

@@ -108,3 +108,37 @@ def _tar_with_file(name: str) -> bytes:
     with tarfile.open(fileobj=data, mode="w") as tar:
         tar.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
     return data.getvalue()
+
+
+def test_a_running_container_is_copied_as_it_sees_itself(daemon, tmp_path):
+    """Volumes, binds and the /etc files dockyard mounts are part of what docker cp sees."""
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    (bind / "from-bind").write_text("bound\n")
+    result = daemon.docker(
+        "run", "-d", "--name", "cp-mounts", "--read-only", "--hostname", "cp-host",
+        "-v", "cp-volume:/data", "-v", f"{bind}:/bound:ro",
+        "busybox", "sleep", "300",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    try:
+        (tmp_path / "in.txt").write_text("into the volume\n")
+        result = daemon.docker("cp", str(tmp_path / "in.txt"), "cp-mounts:/data/in.txt")
+        assert result.returncode == 0, result.stderr  # a volume stays writable under --read-only
+        out = daemon.docker("exec", "cp-mounts", "cat", "/data/in.txt").stdout
+        assert out == b"into the volume\n"
+        result = daemon.docker("cp", "cp-mounts:/bound/from-bind", str(tmp_path / "out"))
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "out").read_text() == "bound\n"
+        result = daemon.docker("cp", "cp-mounts:/etc/hostname", str(tmp_path / "hostname"))
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "hostname").read_text() == "cp-host\n"
+        refused = daemon.docker("cp", str(tmp_path / "in.txt"), "cp-mounts:/bound/")
+        assert refused.returncode == 1
+        assert b"mounted volume is marked read-only" in refused.stderr
+        refused = daemon.docker("cp", str(tmp_path / "in.txt"), "cp-mounts:/tmp/")
+        assert refused.returncode == 1
+        assert b"container rootfs is marked read-only" in refused.stderr
+    finally:
+        daemon.docker("rm", "-f", "-v", "cp-mounts")
+        daemon.docker("volume", "rm", "cp-volume")
