@@ -30,8 +30,9 @@ class Created:
 
 
 def socket_path(directory_fd: int, name: str) -> str:
-    """A short path to a socket in a directory: sun_path holds only 108 bytes."""
-    return f"/proc/self/fd/{directory_fd}/{name}"
+    """A short path to a socket in a directory (sun_path holds only 108 bytes), valid in other
+    processes too while we hold the fd: runc connects to the console socket by path."""
+    return f"/proc/{os.getpid()}/fd/{directory_fd}/{name}"
 
 
 def create(directory: str, config: dict) -> Created:
