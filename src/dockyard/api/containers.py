@@ -317,12 +317,14 @@ async def _attach_stream(
 ) -> None:
     shim_reader, shim_writer = await engine.lifecycle.attach(record["Id"], stdin, stdout, stderr)
     try:
-        await hijack.run_session(
+        detached = await hijack.run_session(
             hijack.pump_output(shim_reader, client_writer),
             hijack.pump_stdin(client_reader, shim_writer, detach_keys) if stdin else None,
         )
     finally:
         shim_writer.close()
+    if detached:
+        engine.lifecycle.detached(record["Id"])
 
 
 async def attach_ws(request: web.Request) -> web.WebSocketResponse:

@@ -169,10 +169,10 @@ async def pump_output(source: asyncio.StreamReader, client: asyncio.StreamWriter
         await client.drain()
 
 
-async def run_session(output, stdin_pump=None) -> None:
+async def run_session(output, stdin_pump=None) -> bool:
     """Run an attach-like session: `output` (a coroutine copying the process's output to the
     client) ends it; `stdin_pump` (copying the client's input) ends it only when it returns
-    True (the detach keys), not at the plain end of input."""
+    True (the detach keys), not at the plain end of input. True if the client detached."""
     out_task = asyncio.create_task(output)
     tasks = {out_task}
     if stdin_pump is not None:
@@ -182,9 +182,10 @@ async def run_session(output, stdin_pump=None) -> None:
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if out_task in done:
                 out_task.result()
-                return
+                return False
             if any(t.result() for t in done if not t.exception()):
-                return
+                return True
+        return False
     finally:
         for task in tasks:
             task.cancel()

@@ -49,6 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--live-restore", action="store_true", default=None)
     parser.add_argument("-s", "--storage-driver")
     parser.add_argument("--default-runtime")
+    parser.add_argument("--default-ipc-mode", choices=["private", "shareable"])
     parser.add_argument("--add-runtime", action="append", default=[])
     parser.add_argument("--tlsverify", action="store_true", default=None)
     parser.add_argument("--tlscacert")
@@ -70,6 +71,7 @@ def build_config(args: argparse.Namespace) -> DaemonConfig:
         ("live_restore", args.live_restore),
         ("storage_driver", args.storage_driver),
         ("default_runtime", args.default_runtime),
+        ("default_ipc_mode", args.default_ipc_mode),
         ("tls_verify", args.tlsverify),
         ("tls_cacert", args.tlscacert),
         ("tls_cert", args.tlscert),
@@ -80,7 +82,7 @@ def build_config(args: argparse.Namespace) -> DaemonConfig:
     if args.log_level:
         config.log_level = args.log_level
     if args.debug:
-        config.log_level = "debug"
+        config.debug = True
     for pool in args.pools or []:
         fields = dict(part.split("=", 1) for part in pool.split(",") if "=" in part)
         config.default_address_pools.append(
@@ -117,7 +119,7 @@ def _tls_context(config: DaemonConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(config: DaemonConfig, group: str) -> None:
+async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
     engine = Engine(config)
     await engine.start()
     app = create_app(engine)
@@ -125,7 +127,7 @@ async def serve(config: DaemonConfig, group: str) -> None:
     # -d`, events, follows) would otherwise hold the containers' stop for a minute.
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    gid = _socket_group(group)
+    gid = _socket_group(args.group)
     for host in config.hosts:
         if host.startswith("unix://"):
             path = host[len("unix://") :]
@@ -151,7 +153,7 @@ async def serve(config: DaemonConfig, group: str) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(config))
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(config, args))
     await stopping.wait()
     log.info("dockyard daemon stopping")
     await runner.cleanup()
@@ -160,27 +162,40 @@ async def serve(config: DaemonConfig, group: str) -> None:
         config.pidfile.unlink()
 
 
-def _reload(config: DaemonConfig) -> None:
-    """SIGHUP: re-read daemon.json for what can change while running (log level here)."""
+# What SIGHUP changes in a running daemon, as dockerd's reload does; the rest needs a restart.
+_RELOADABLE = (
+    "debug",
+    "log_level",
+    "live_restore",
+    "default_runtime",
+    "runtimes",
+    "shutdown_timeout",
+)
+
+
+def _reload(config: DaemonConfig, args: argparse.Namespace) -> None:
+    """SIGHUP: read the configuration file again (the command line's flags still win)."""
     try:
-        fresh = load_file(DaemonConfig(), DEFAULT_CONFIG_FILE)
+        fresh = build_config(args)
     except EngineError as error:
         log.error("reload: %s", error)
         return
-    config.log_level = fresh.log_level
-    config.live_restore = fresh.live_restore
-    logging.getLogger().setLevel(_level(config.log_level))
+    for attribute in _RELOADABLE:
+        setattr(config, attribute, getattr(fresh, attribute))
+    logging.getLogger().setLevel(_level(config))
     log.info("configuration reloaded")
 
 
-def _level(name: str) -> int:
+def _level(config: DaemonConfig) -> int:
+    if config.debug:
+        return logging.DEBUG
     return {
         "debug": logging.DEBUG,
         "info": logging.INFO,
         "warn": logging.WARNING,
         "error": logging.ERROR,
         "fatal": logging.CRITICAL,
-    }.get(name, logging.INFO)
+    }.get(config.log_level, logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dockyard daemon: {error}", file=sys.stderr)
         return 1
     logging.basicConfig(
-        level=_level(config.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=_level(config), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Libraries' own debug chatter (netlink dumps) would drown the daemon's.
     logging.getLogger("pyroute2").setLevel(logging.WARNING)
@@ -199,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print("dockyard daemon: must run as root", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve(config, args.group))
+        asyncio.run(serve(config, args))
     except EngineError as error:
         print(f"dockyard daemon: {error}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from dockyard.api.params import check_types, filters, json_body
 from dockyard.distribution import auth as registry_auth
 from dockyard.engine.errors import InvalidArgument
 from dockyard.engine.timefmt import parse_timestamp
+from dockyard.image.reference import parse_normalized
 
 _PING_HEADERS = {
     "Cache-Control": "no-cache, no-store, must-revalidate",
@@ -47,6 +48,20 @@ async def login(request: web.Request) -> web.Response:
     return json_response({"IdentityToken": result.identity_token, "Status": result.status})
 
 
+def _image_names(event: dict) -> set[str]:
+    """What an image filter matches, as dockerd: the actor's ID and image name, each also
+    without its tag (`image=busybox` matches busybox:latest)."""
+    actor = event["Actor"]
+    name = actor["Attributes"].get("name" if event["Type"] == "image" else "image") or ""
+    names = {actor["ID"], name}
+    for candidate in list(names):
+        try:
+            names.add(parse_normalized(candidate).familiar_name)
+        except ValueError:
+            pass
+    return names
+
+
 def _event_matches(event: dict, wanted: dict[str, list[str]]) -> bool:
     actor = event["Actor"]
     attributes = actor["Attributes"]
@@ -57,9 +72,7 @@ def _event_matches(event: dict, wanted: dict[str, list[str]]) -> bool:
             event["Type"] == "container"
             and (actor["ID"].startswith(v) or attributes.get("name") == v)
         ),
-        "image": lambda v: (
-            attributes.get("image") == v or actor["ID"] == v or attributes.get("name") == v
-        ),
+        "image": lambda v: v in _image_names(event),
         "volume": lambda v: event["Type"] == "volume" and actor["ID"] == v,
         "network": lambda v: (
             event["Type"] == "network"

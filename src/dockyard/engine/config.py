@@ -22,6 +22,7 @@ class DaemonConfig:
     hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
     pidfile: Path | None = None
     log_level: str = "info"
+    debug: bool = False
     bridge: str = "dockyard0"
     bip: str | None = None
     default_address_pools: list[dict] = field(default_factory=list)
@@ -37,6 +38,7 @@ class DaemonConfig:
     tls_key: str | None = None
     default_ulimits: dict[str, dict] = field(default_factory=dict)
     cgroup_parent: str = "dockyard"
+    default_ipc_mode: str = "private"
     shutdown_timeout: int = 15
 
     @property
@@ -58,6 +60,7 @@ _FILE_KEYS = {
     "hosts": "hosts",
     "pidfile": "pidfile",
     "log-level": "log_level",
+    "debug": "debug",
     "bridge": "bridge",
     "bip": "bip",
     "default-address-pools": "default_address_pools",
@@ -70,6 +73,7 @@ _FILE_KEYS = {
     "tlskey": "tls_key",
     "default-ulimits": "default_ulimits",
     "cgroup-parent": "cgroup_parent",
+    "default-ipc-mode": "default_ipc_mode",
     "shutdown-timeout": "shutdown_timeout",
 }
 

@@ -71,6 +71,23 @@ def summary(engine, record: dict, size: bool = False) -> dict:
     return entry
 
 
+def _image_and_descendants(engine, refs: list[str]) -> set[str]:
+    """As dockerd's ancestor filter: the images named and every image built on them."""
+    found: set[str] = set()
+    for ref in refs:
+        try:
+            found.add(engine.images.resolve(ref))
+        except Exception:
+            continue
+    pending = list(found)
+    while pending:
+        for child in engine.images.children(pending.pop()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
 def _match(engine, record: dict, key: str, value: str) -> bool:
     state = record["State"]
     labels = record["Config"].get("Labels") or {}
@@ -87,12 +104,6 @@ def _match(engine, record: dict, key: str, value: str) -> bool:
         return state["Status"] == value
     if key == "exited":
         return state["Status"] == "exited" and str(state["ExitCode"]) == value
-    if key == "ancestor":
-        try:
-            wanted = engine.images.resolve(value)
-        except Exception:
-            return False
-        return record["Image"] == wanted
     if key in ("before", "since"):
         other = engine.containers.get(value)
         mine, theirs = parse_rfc3339(record["Created"]), parse_rfc3339(other["Created"])
@@ -128,6 +139,10 @@ def list_containers(
     if unknown:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
     records = engine.containers.all()
+    if wanted.get("ancestor"):
+        images = _image_and_descendants(engine, wanted["ancestor"])
+        records = [r for r in records if r["Image"] in images]
+    wanted = {key: values for key, values in wanted.items() if key != "ancestor"}
     if limit is not None and limit > 0:
         all_ = True
     out = []

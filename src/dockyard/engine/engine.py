@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-from dockyard.engine import health
+from dockyard.engine import health, ipc
 from dockyard.engine.config import DaemonConfig
 from dockyard.engine.containers import ContainerStore
 from dockyard.engine.endpoints import Endpoints
@@ -92,6 +92,7 @@ class Engine:
         capabilities_for(host_config)
         security_options(host_config)
         self.config.runtime_path(host_config.get("Runtime"))
+        ipc.validate(host_config.get("IpcMode") or "private")
         self.mounts.requested(record)
         health.validate(record["Config"])
         for key in ("NetworkMode", "PidMode", "IpcMode", "UTSMode"):
@@ -215,7 +216,7 @@ class Engine:
             "IPv4Forwarding": True,
             "BridgeNfIptables": False,
             "BridgeNfIp6tables": False,
-            "Debug": self.config.log_level == "debug",
+            "Debug": self.config.debug,
             "NFd": len(os.listdir("/proc/self/fd")),
             "OomKillDisable": True,
             "NGoroutines": len(asyncio.all_tasks()),

@@ -96,7 +96,7 @@ def list_images(engine: Engine, *, all_: bool, wanted: dict[str, list[str]]) -> 
     patterns = wanted.get("reference") or []
     out = []
     for image in engine.images.list(all=all_, dangling=dangling):
-        created = image.config.created_unix
+        created = image.config.created_time
         if before is not None and created >= before:
             continue
         if since is not None and created <= since:
@@ -129,10 +129,10 @@ def _dangling(wanted: dict[str, list[str]]) -> bool | None:
     return values[-1].lower() in ("true", "1")
 
 
-def _created_of(engine: Engine, names: list[str] | None) -> int | None:
+def _created_of(engine: Engine, names: list[str] | None) -> float | None:
     if not names:
         return None
-    return engine.images.get(names[-1]).config.created_unix
+    return engine.images.get(names[-1]).config.created_time
 
 
 def _labels_match(image: Image, wanted: list[str]) -> bool:
@@ -306,7 +306,7 @@ def prune(engine: Engine, wanted: dict[str, list[str]]) -> dict:
     used = {r["Image"] for r in engine.containers.all()}
     deleted: list[dict[str, str]] = []
     for image in engine.images.list(all=False, dangling=True if dangling_only else None):
-        if image.id in used or (until is not None and image.config.created_unix >= until):
+        if image.id in used or (until is not None and image.config.created_time >= until):
             continue
         if not _labels_match(image, wanted.get("label") or []):
             continue

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from dockyard.engine import containers as records
-from dockyard.engine import shimclient
+from dockyard.engine import ipc, shimclient
 from dockyard.engine.errors import (
     Conflict,
     EngineError,
@@ -28,7 +28,7 @@ from dockyard.engine.errors import (
 )
 from dockyard.engine.health import Health
 from dockyard.engine.logs import parse_size
-from dockyard.engine.ocispec import SpecContext, build_spec
+from dockyard.engine.ocispec import DEFAULT_SHM_SIZE, SpecContext, build_spec
 from dockyard.engine.timefmt import parse_rfc3339
 from dockyard.engine.users import resolve as resolve_user
 from dockyard.runtime.cgroups import Cgroup, CgroupError
@@ -120,6 +120,13 @@ class Lifecycle:
             self.engine.snapshots_driver,
         )
         self.engine.check_host_config(record)
+        # As dockerd: the daemon's defaults are written into the record, so that a later
+        # change of default does not move an existing container.
+        host_config = record["HostConfig"]
+        host_config["Runtime"] = host_config.get("Runtime") or self.engine.config.default_runtime
+        host_config["IpcMode"] = host_config.get("IpcMode") or self.engine.config.default_ipc_mode
+        if (host_config.get("NetworkMode") or "").startswith("container:") and body.get("Hostname"):
+            raise InvalidArgument("conflicting options: hostname and the network mode")
         self.engine.network_attach(record, body.get("NetworkingConfig"))
         directory.mkdir(parents=True, mode=0o710)
         try:
@@ -314,7 +321,10 @@ class Lifecycle:
                 other = self._running_container(mode.split(":", 1)[1], kind)
                 join[kind] = f"/proc/{other['State']['Pid']}/ns/{proc_name}"
                 if kind == "ipc":
-                    shm = f"/proc/{other['State']['Pid']}/root/dev/shm"
+                    shm = ipc.donor_shm(self.directory(other["Id"]), other["Id"])
+            elif mode == "shareable" and kind == "ipc":
+                size = host_config.get("ShmSize") or DEFAULT_SHM_SIZE
+                shm = ipc.mount_shareable(self.directory(record["Id"]), size)
         if "ipc" in host:
             shm = "/dev/shm"
         return join, host, shm
@@ -330,7 +340,17 @@ class Lifecycle:
         from dockyard.engine import etcfiles
 
         config, host_config = record["Config"], record["HostConfig"]
-        host_network = host_config.get("NetworkMode") == "host"
+        network_mode = host_config.get("NetworkMode") or ""
+        if network_mode.startswith("container:"):
+            # As dockerd: the name and the files of the container whose network it shares.
+            donor = self.store.get(network_mode.split(":", 1)[1])
+            config["Hostname"] = donor["Config"]["Hostname"]
+            config["Domainname"] = donor["Config"].get("Domainname") or ""
+            donor_dir = self.directory(donor["Id"])
+            for name in ("hostname", "hosts", "resolv.conf"):
+                (directory / name).write_bytes((donor_dir / name).read_bytes())
+            return
+        host_network = network_mode == "host"
         hostname = os.uname().nodename if host_network else config["Hostname"]
         (directory / "hostname").write_text(hostname + "\n")
         (directory / "hosts").write_text(etcfiles.hosts(record, network, host_network))
@@ -465,6 +485,10 @@ class Lifecycle:
             self._publish(record, "restart")
 
     async def _unmount(self, record: dict) -> None:
+        try:
+            ipc.unmount_shareable(self.directory(record["Id"]))
+        except OSError as error:
+            log.warning("unmounting the shm of %s: %s", record["Id"][:12], error)
         rootfs = self.directory(record["Id"]) / "rootfs"
         if os.path.ismount(rootfs):
             try:
@@ -639,6 +663,10 @@ class Lifecycle:
             live.attached.set()
         self._publish(record, "attach")
         return streams
+
+    def detached(self, ref: str) -> None:
+        """An attached client left with the detach keys (the container keeps running)."""
+        self._publish(self.store.get(ref), "detach")
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         record = self.store.get(ref)

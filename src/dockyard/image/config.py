@@ -92,6 +92,11 @@ class ImageConfig:
         return unix_time(self.created)
 
     @property
+    def created_time(self) -> float:
+        """Seconds since the epoch with the fraction: orders images made within one second."""
+        return epoch_seconds(self.created)
+
+    @property
     def container_config(self) -> dict[str, Any]:
         """The runtime defaults (Cmd, Env, ...), Docker's `Config` object."""
         return self.doc.get("config") or {}
@@ -110,12 +115,17 @@ class ImageConfig:
         )
 
 
-def unix_time(rfc3339: str) -> int:
-    """Seconds since the epoch of an RFC 3339 time as Go writes it; 0 if absent or malformed."""
+def epoch_seconds(rfc3339: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time as Go writes it (to the microsecond); 0 if
+    absent or malformed."""
     try:
-        return int(datetime.fromisoformat(rfc3339).timestamp())
+        return datetime.fromisoformat(rfc3339).timestamp()
     except ValueError:
-        return 0
+        return 0.0
+
+
+def unix_time(rfc3339: str) -> int:
+    return int(epoch_seconds(rfc3339))
 
 
 def now_rfc3339() -> str:
