@@ -175,6 +175,12 @@ async def system_df(request: web.Request) -> web.Response:
     return json_response(await asyncio.to_thread(images.disk_usage, engine))
 
 
+async def build_prune(request: web.Request) -> web.Response:
+    """`docker system prune` and `docker builder prune`: there is no build cache (builds do not
+    exist yet), so nothing is deleted; answered as dockerd answers an empty cache."""
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
 async def bootstrap_image(request: web.Request) -> web.StreamResponse:
     """dockyard's `POST /images/bootstrap?name=busybox|debian:<suite>` (no Docker twin)."""
     what = request.query.get("name", "")
@@ -209,3 +215,4 @@ def register(routes: Routes) -> None:
     routes.add("POST", "/commit", commit_container)
     routes.add("GET", "/containers/{id}/export", export_container)
     routes.add("GET", "/system/df", system_df)
+    routes.add("POST", "/build/prune", build_prune)

@@ -323,6 +323,14 @@ def import_(cli: Cli, argv: list[str]) -> int:
     return 0
 
 
+def pruned_image_lines(deleted: list[dict]) -> list[str]:
+    """As the docker CLI prints a prune: one line per image, lowercase, untagged first."""
+    return [
+        f"untagged: {item['Untagged']}" if item.get("Untagged") else f"deleted: {item['Deleted']}"
+        for item in deleted
+    ]
+
+
 def prune(cli: Cli, argv: list[str]) -> int:
     opts = parse([flag("-a", "--all"), flag("-f", "--force"), flag("--filter", kind=LIST)], argv)
     wanted = filters(opts.filter) or {}
@@ -336,8 +344,7 @@ def prune(cli: Cli, argv: list[str]) -> int:
     if not opts.force and not confirm(warning):
         return 0
     result = cli.client.post("/images/prune", params={"filters": wanted})
-    deleted = result.get("ImagesDeleted") or []
-    lines = [f"{k}: {v}" for item in deleted for k, v in item.items()]
+    lines = pruned_image_lines(result.get("ImagesDeleted") or [])
     text = "Deleted Images:\n" + "".join(line + "\n" for line in lines) + "\n" if lines else ""
     cli.out(text + f"Total reclaimed space: {human_size(result.get('SpaceReclaimed') or 0)}\n")
     return 0

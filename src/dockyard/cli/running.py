@@ -101,6 +101,9 @@ def _resizer(cli: Cli, path: str) -> Any:
     return resize
 
 
+DETACH_GRACE_SECONDS = 1.0
+
+
 def _exit_code(response: Any) -> int:
     """The StatusCode of a wait whose headers came before start."""
     data = json.loads(response.read() or b"{}")
@@ -207,9 +210,14 @@ def attach(cli: Cli, argv: list[str]) -> int:
         resize = _resizer(cli, f"/containers/{ref}/resize")
         with terminal.raw_mode(is_tty and want_stdin), terminal.on_resize(resize, is_tty):
             terminal.pump(stream, is_tty, want_stdin)
-        state = cli.client.get(f"/containers/{ref}/json")["State"]
-        if state.get("Running"):
-            return 0  # detached with the detach keys
+        if cli.client.get(f"/containers/{ref}/json")["State"].get("Running"):
+            # Detached with the detach keys, or the stream ended just before the exit was
+            # recorded: a moment for the wait to tell.
+            wait_connection.sock.settimeout(DETACH_GRACE_SECONDS)
+            try:
+                return _exit_code(wait_response)
+            except TimeoutError:
+                return 0
         return _exit_code(wait_response)
     finally:
         wait_connection.close()

@@ -14,6 +14,7 @@ from dockyard.cli.commands import Cli
 from dockyard.cli.common import apply_format, confirm, filters, need_args
 from dockyard.cli.containers import time_param
 from dockyard.cli.flags import LIST, VALUE, flag, parse
+from dockyard.cli.images import pruned_image_lines
 from dockyard.cli.units import bytes_size, human_size
 from dockyard.client import APIError
 from dockyard.client.api import API_VERSION, ConnectError
@@ -275,7 +276,7 @@ def prune(cli: Cli, argv: list[str]) -> int:
             raise
         deleted = result.get(key) or []
         lines = (
-            [f"{k}: {v}" for d in deleted for k, v in d.items()]
+            pruned_image_lines(deleted)
             if deleted and isinstance(deleted[0], dict)
             else list(deleted)
         )

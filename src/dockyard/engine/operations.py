@@ -196,10 +196,20 @@ def parse_ps(output: str, pids: set[int]) -> dict:
 # -- changes ----------------------------------------------------------------------------------
 
 
+# The mount points of the files the daemon binds over (hostname, hosts, resolv.conf) are made
+# in the container's layer; dockerd keeps them in an "init" layer below it, so `docker diff`
+# never shows them, nor /etc as changed for their sake.
+_INIT_LAYER_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+MODIFIED = 0  # the kinds of a change, as the API numbers them: 0 modified, 1 added, 2 deleted
+
+
 async def changes(engine, ref: str) -> list[dict]:
     record = engine.containers.get(ref)
     found = await asyncio.to_thread(engine.snapshots.changes, record["Id"])
-    return [{"Path": path, "Kind": kind} for path, kind in found]
+    kept = [(path, kind) for path, kind in found if path not in _INIT_LAYER_FILES]
+    if len(kept) < len(found) and not any(path.startswith("/etc/") for path, _ in kept):
+        kept = [(path, kind) for path, kind in kept if (path, kind) != ("/etc", MODIFIED)]
+    return [{"Path": path, "Kind": kind} for path, kind in kept]
 
 
 # -- prune ------------------------------------------------------------------------------------

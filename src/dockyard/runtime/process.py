@@ -92,6 +92,8 @@ class ProcessSetup:
             path = name if name.startswith("/") else os.path.join(self.cwd, name)
             if not os.path.exists(path):
                 raise OCIError(f'exec: "{name}": stat {name}: no such file or directory')
+            if os.path.isdir(path) or not os.access(path, os.X_OK):
+                raise OCIError(f'exec: "{name}": permission denied')  # as runc, before start
             return path
         for directory in self.env_dict().get("PATH", "").split(":"):
             candidate = os.path.join(directory or ".", name)
