@@ -1,9 +1,10 @@
 """Creating a container in the process that then becomes its monitor.
 
-The runtime's create runs in a short-lived child, so that the memory it churns (spec, seccomp
-compilation) dies with it; the container's init is then re-parented to us (subreaper). What
-comes back is the init's pid and our ends of its stdio (pipes, or the pty master), which
-launch.py hands to the monitor program (dockyard-shim) it execs.
+The runtime's create runs right here: this process execs the monitor program (dockyard-shim)
+next, so whatever the create leaves in memory goes with the interpreter. As subreaper we
+inherit the container's init whichever process of the runtime forked it. What comes back is
+the init's pid and our ends of its stdio (pipes, or the pty master), which launch.py hands to
+the monitor.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 
 from dockyard.runtime import linux
 from dockyard.runtime.drivers import OCIRuntime, RuntimeFailure, runtime_for
-from dockyard.shim import protocol
 
 
 @dataclass
@@ -49,7 +49,7 @@ def create(directory: str, config: dict) -> Created:
     return _create_with_pipes(runtime, config, pid_file)
 
 
-def _create_in_child(
+def _create(
     runtime: OCIRuntime,
     config: dict,
     stdio: tuple[int, int, int],
@@ -57,32 +57,11 @@ def _create_in_child(
     console_path: str | None,
     pid_file: str,
 ) -> int:
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(read_end)
-        try:
-            try:
-                runtime.delete(config["id"], force=True)  # leftovers of an earlier run
-            except RuntimeFailure:
-                pass
-            pid = runtime.create(
-                config["id"], config["bundle"], stdio, console_fd, console_path, pid_file
-            )
-            os.write(write_end, protocol.encode({"pid": pid}))
-        except Exception as error:  # reported to the parent, which raises it
-            os.write(write_end, protocol.encode({"error": str(error) or repr(error)}))
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as answer_file:
-        answer = answer_file.read()
-    os.waitpid(child, 0)
-    if not answer:
-        raise RuntimeFailure("the runtime's create died")
-    message = protocol.decode(answer)
-    if "error" in message:
-        raise RuntimeFailure(message["error"])
-    return int(message["pid"])
+    try:
+        runtime.delete(config["id"], force=True)  # leftovers of an earlier run
+    except RuntimeFailure:
+        pass
+    return runtime.create(config["id"], config["bundle"], stdio, console_fd, console_path, pid_file)
 
 
 def _create_with_pipes(runtime: OCIRuntime, config: dict, pid_file: str) -> Created:
@@ -91,7 +70,7 @@ def _create_with_pipes(runtime: OCIRuntime, config: dict, pid_file: str) -> Crea
     err_r, err_w = os.pipe()
     in_r, in_w = os.pipe() if config.get("stdin") else (devnull, None)
     try:
-        pid = _create_in_child(runtime, config, (in_r, out_w, err_w), None, None, pid_file)
+        pid = _create(runtime, config, (in_r, out_w, err_w), None, None, pid_file)
     finally:
         for fd in {out_w, err_w, in_r, devnull}:
             os.close(fd)
@@ -105,7 +84,7 @@ def _create_with_pty(runtime: OCIRuntime, directory: str, config: dict, pid_file
         if runtime.name == "dockyard-runtime":
             ours, theirs = socket.socketpair()
             with ours, theirs:
-                pid = _create_in_child(runtime, config, stdio, theirs.fileno(), None, pid_file)
+                pid = _create(runtime, config, stdio, theirs.fileno(), None, pid_file)
                 master = _receive_fd(ours)
         else:
             directory_fd = os.open(directory, os.O_PATH)
@@ -113,7 +92,7 @@ def _create_with_pty(runtime: OCIRuntime, directory: str, config: dict, pid_file
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
                 listener.bind(path)
                 listener.listen(1)
-                pid = _create_in_child(runtime, config, stdio, None, path, pid_file)
+                pid = _create(runtime, config, stdio, None, path, pid_file)
                 connection, _ = listener.accept()
                 with connection:
                     master = _receive_fd(connection)
