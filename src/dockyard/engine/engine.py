@@ -21,7 +21,7 @@ from dockyard.engine.ocispec import capabilities_for, resources, security_option
 from dockyard.engine.shimclient import ShimLauncher
 from dockyard.engine.volumes import VolumeService
 from dockyard.image.store import ImageStore
-from dockyard.runtime.drivers import OCIRuntime, RuntimeFailure, runtime_for
+from dockyard.runtime.drivers import IN_PROCESS, OCIRuntime, RuntimeFailure, runtime_for
 from dockyard.shim.locate import monitor_binary
 from dockyard.storage.content import ContentStore
 from dockyard.storage.layers import LayerStore
@@ -111,18 +111,17 @@ class Engine:
 
     def runtime_argv(self, record: dict, *args: str) -> list[str]:
         """The container's runtime command line (runc's contract) with its state root."""
-        runtime = self.config.runtime_path(record["HostConfig"].get("Runtime"))
-        root = self.config.runtime_root / os.path.basename(runtime)
+        driver = self.runtime_driver(record)
         command = (
             [sys.executable, "-m", "dockyard.runtime.cli"]
-            if runtime == "dockyard-runtime"
-            else [runtime]
+            if driver.name == IN_PROCESS
+            else [driver.name]
         )
-        return [*command, "--root", str(root), *args]
+        return [*command, "--root", driver.root, *args]
 
     def runtime_driver(self, record: dict) -> OCIRuntime:
-        """The container's OCI runtime for start, kill and delete: dockyard-runtime in-process
-        (called in a thread), others through their command line."""
+        """The container's OCI runtime (its program and state root) for start, kill and delete:
+        dockyard-runtime in-process (called in a thread), others through their command line."""
         runtime = self.config.runtime_path(record["HostConfig"].get("Runtime"))
         if runtime not in self._drivers:
             root = str(self.config.runtime_root / os.path.basename(runtime))

@@ -285,12 +285,12 @@ class Lifecycle:
                 }
             except ValueError as error:
                 raise InvalidArgument(f"invalid log option: {error}") from None
-        runtime = self.engine.config.runtime_path(host_config.get("Runtime"))
+        runtime = self.engine.runtime_driver(record)
         shim_config = {
             "id": record["Id"],
             "bundle": str(directory),
-            "runtime": runtime,
-            "runtime_root": str(self.engine.config.runtime_root / Path(runtime).name),
+            "runtime": runtime.name,
+            "runtime_root": runtime.root,
             "tty": bool(config.get("Tty")),
             "stdin": bool(config.get("OpenStdin")),
             "stdin_once": bool(config.get("StdinOnce")),

@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -235,24 +236,27 @@ def new_daemon(extra_args: list[str] | None = None) -> Daemon:
     return daemon
 
 
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[Daemon]:
-    instance = new_daemon()
+@contextmanager
+def running_daemon(extra_args: list[str] | None = None) -> Iterator[Daemon]:
+    """A started daemon with `extra_args` on its command line, collected afterwards even when
+    the test failed."""
+    instance = new_daemon(extra_args)
     try:
         instance.start()
         yield instance
     finally:
         instance.cleanup()
         subprocess.run(["rm", "-rf", str(instance.root)], check=False)
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    with running_daemon() as instance:
+        yield instance
 
 
 @pytest.fixture
 def fresh_daemon() -> Iterator[Daemon]:
     """A daemon of the test's own, for tests that kill or restart it."""
-    instance = new_daemon()
-    try:
-        instance.start()
+    with running_daemon() as instance:
         yield instance
-    finally:
-        instance.cleanup()
-        subprocess.run(["rm", "-rf", str(instance.root)], check=False)

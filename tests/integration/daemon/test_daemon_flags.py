@@ -12,25 +12,12 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Daemon, new_daemon
+from conftest import Daemon, running_daemon
 
 RUNC = "/usr/sbin/runc"
-
-
-@contextmanager
-def started(extra_args: list[str]) -> Iterator[Daemon]:
-    """A daemon with `extra_args` appended to its command line, collected afterwards."""
-    instance = new_daemon(extra_args)
-    try:
-        instance.start()
-        yield instance
-    finally:
-        instance.cleanup()
-        subprocess.run(["rm", "-rf", str(instance.root)], check=False)
 
 
 def _info(daemon: Daemon, template: str) -> str:
@@ -68,7 +55,7 @@ def _config_file(daemon: Daemon, **keys: object) -> None:
 
 def test_pidfile_holds_pid_and_is_removed_on_sigterm(tmp_path: Path) -> None:
     pidfile = tmp_path / "not-yet" / "dockyard.pid"  # dockerd makes the directory too
-    with started(["--pidfile", str(pidfile)]) as d:
+    with running_daemon(["--pidfile", str(pidfile)]) as d:
         assert pidfile.is_file()
         assert int(pidfile.read_text().strip()) == d.process.pid
         d.stop(signal.SIGTERM)
@@ -83,14 +70,14 @@ def test_debug_mode_reported_by_info(daemon: Daemon) -> None:
     """`-D`/`--debug` is dockerd's debug mode (docker info "Debug Mode: true"); the
     default daemon is not in debug mode."""
     assert _info(daemon, "{{.Debug}}") == "false"
-    with started(["--debug"]) as d:
+    with running_daemon(["--debug"]) as d:
         assert _info(d, "{{.Debug}}") == "true"
 
 
 def test_log_level_debug_logs_debug_messages(daemon: Daemon) -> None:
     """`--log-level debug` is accepted and the daemon logs at debug level, which the
     default (info) daemon does not."""
-    with started(["--log-level", "debug"]) as d:
+    with running_daemon(["--log-level", "debug"]) as d:
         assert d.docker("run", "--rm", "busybox", "true").returncode == 0
         assert " DEBUG " in d.log.read_text()
     assert " DEBUG " not in daemon.log.read_text()
@@ -102,7 +89,7 @@ def test_log_level_debug_logs_debug_messages(daemon: Daemon) -> None:
 def test_sighup_reloads_live_restore_from_config_file() -> None:
     """dockerd reloads the file given with --config-file on SIGHUP (live-restore is one of
     its reloadable keys) and keeps serving."""
-    with started([]) as d:
+    with running_daemon([]) as d:
         assert _info(d, "{{.LiveRestoreEnabled}}") == "false"
         _config_file(d, live_restore=True)
         d.process.send_signal(signal.SIGHUP)
@@ -118,7 +105,7 @@ def test_sighup_reloads_live_restore_from_config_file() -> None:
 def test_sighup_reloads_debug_from_config_file() -> None:
     """`"debug": true` in the --config-file then SIGHUP turns debug mode on (dockerd's
     documented way to get debug logs from a running daemon), `false` turns it off."""
-    with started([]) as d:
+    with running_daemon([]) as d:
         assert _info(d, "{{.Debug}}") == "false"
         _config_file(d, debug=True)
         d.process.send_signal(signal.SIGHUP)
@@ -150,7 +137,7 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
 def test_bip_sets_default_bridge_subnet_and_gateway() -> None:
     bip = ipaddress.ip_interface(BIP)
     assert not any(r.overlaps(bip.network) for r in _host_routes()), "subnet in use on host"
-    with started(["--bip", BIP]) as d:
+    with running_daemon(["--bip", BIP]) as d:
         ipam = json.loads(_inspect(d, "network", "bridge", "{{json .IPAM.Config}}"))
         assert ipam == [{"Subnet": "10.251.7.0/24", "Gateway": "10.251.7.1"}]
         addresses = subprocess.run(
@@ -173,7 +160,7 @@ def test_bip_sets_default_bridge_subnet_and_gateway() -> None:
 
 def test_default_address_pool_gives_networks_a_subnet_from_the_pool() -> None:
     assert not any(r.overlaps(POOL) for r in _host_routes()), "pool in use on host"
-    with started(["--default-address-pool", f"base={POOL},size=24"]) as d:
+    with running_daemon(["--default-address-pool", f"base={POOL},size=24"]) as d:
         created = d.docker("network", "create", "pooled")
         assert created.returncode == 0, created.stderr
         try:
@@ -205,7 +192,7 @@ def _overlay_mounts_under(root: Path) -> list[str]:
 
 
 def test_storage_driver_vfs() -> None:
-    with started(["--storage-driver", "vfs"]) as d:
+    with running_daemon(["--storage-driver", "vfs"]) as d:
         assert _info(d, "{{.Driver}}") == "vfs"
         run = d.docker(
             "run", "-d", "--name", "on-vfs", "busybox", "sh", "-c",
@@ -240,7 +227,7 @@ def _runc_ids(daemon: Daemon, state_dir: str) -> list[str]:
 
 def test_add_runtime_and_default_runtime() -> None:
     assert os.access(RUNC, os.X_OK)
-    with started(["--add-runtime", f"myrunc={RUNC}", "--default-runtime", "myrunc"]) as d:
+    with running_daemon(["--add-runtime", f"myrunc={RUNC}", "--default-runtime", "myrunc"]) as d:
         runtimes = json.loads(_info(d, "{{json .Runtimes}}"))
         assert runtimes["myrunc"]["path"] == RUNC
         assert _info(d, "{{.DefaultRuntime}}") == "myrunc"
@@ -273,3 +260,23 @@ def test_api_socket_mode_owner_and_group(daemon: Daemon) -> None:
     assert stat.S_IMODE(info.st_mode) == 0o660
     assert info.st_uid == 0
     assert grp.getgrgid(info.st_gid).gr_name == "dockyard"
+
+
+# -- --default-ipc-mode -----------------------------------------------------------------------
+
+
+def test_default_ipc_mode_shareable_lets_others_join() -> None:
+    """dockerd's --default-ipc-mode: containers that name no IPC mode get the daemon's."""
+    with running_daemon(["--default-ipc-mode", "shareable"]) as d:
+        run = d.docker("run", "-d", "--name", "ipc-donor", "busybox", "sleep", "300")
+        assert run.returncode == 0, run.stderr
+        try:
+            mode = d.docker("inspect", "-f", "{{.HostConfig.IpcMode}}", "ipc-donor")
+            assert mode.stdout.strip() == b"shareable"
+            assert d.docker("exec", "ipc-donor", "touch", "/dev/shm/note").returncode == 0
+            joined = d.docker(
+                "run", "--rm", "--ipc", "container:ipc-donor", "busybox", "ls", "/dev/shm"
+            )
+            assert (joined.returncode, joined.stdout) == (0, b"note\n"), joined.stderr
+        finally:
+            d.docker("rm", "-f", "ipc-donor")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import new_daemon
+from conftest import running_daemon
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -91,7 +91,7 @@ def tls_daemon(tmp_path_factory):
     certs = tmp_path_factory.mktemp("certs")
     _certificates(certs)
     port = _free_port()
-    daemon = new_daemon(
+    with running_daemon(
         [
             "-H",
             f"tcp://127.0.0.1:{port}",
@@ -103,9 +103,7 @@ def tls_daemon(tmp_path_factory):
             "--tlskey",
             str(certs / "server-key.pem"),
         ]
-    )
-    try:
-        daemon.start()
+    ) as daemon:
         env = {k: v for k, v in daemon.env.items() if not k.startswith(("DOCKER_", "DOCKYARD_"))}
         env.update(
             DOCKER_HOST=f"tcp://127.0.0.1:{port}",
@@ -114,9 +112,6 @@ def tls_daemon(tmp_path_factory):
             DOCKER_CONFIG=str(daemon.root / "docker-config"),
         )
         yield daemon, env
-    finally:
-        daemon.cleanup()
-        subprocess.run(["rm", "-rf", str(daemon.root)], check=False)
 
 
 def _docker(env: dict, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
